@@ -1,0 +1,73 @@
+"""Audio measures shared by audio_clean, generate and drift: frame energy, log-mel, speech mask.
+
+Everything is computed on frame-rate grids so that audio rows line up with video frames.
+"""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+
+EPS = 1e-10
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    return samples.mean(axis=1) if samples.ndim == 2 else samples
+
+
+def dbfs(x: np.ndarray | float) -> np.ndarray | float:
+    return 20.0 * np.log10(np.maximum(np.abs(x), EPS))
+
+
+def frame_rms_db(mono: np.ndarray, sample_rate: int, hop_s: float = 0.01, win_s: float = 0.02) -> np.ndarray:
+    """RMS level in dBFS on a regular grid (hop_s apart, centred windows)."""
+    hop = max(1, int(round(hop_s * sample_rate)))
+    win = max(hop, int(round(win_s * sample_rate)))
+    rms = librosa.feature.rms(y=mono, frame_length=win, hop_length=hop, center=True)[0]
+    return dbfs(rms)
+
+
+def speech_threshold_db(level_db: np.ndarray, relative_db: float) -> float:
+    """Level above which a frame is speech: relative to the loud end, never below the noise floor."""
+    loud = float(np.percentile(level_db, 99))
+    floor = float(np.percentile(level_db, 10))
+    return max(loud + relative_db, floor + 6.0, -70.0)
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index runs where mask is True."""
+    padded = np.concatenate([[False], mask.astype(bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def resample_to_grid(values: np.ndarray, src_hop_s: float, times_s: np.ndarray) -> np.ndarray:
+    src_t = np.arange(len(values)) * src_hop_s
+    return np.interp(times_s, src_t, values, left=values[0], right=values[-1])
+
+
+def log_mel_frames(mono: np.ndarray, sample_rate: int, times_s: np.ndarray, n_mels: int = 26) -> np.ndarray:
+    """Log-mel energies (frames x n_mels) sampled at the given times (e.g. video frame times)."""
+    hop = int(round(0.01 * sample_rate))
+    mel = librosa.feature.melspectrogram(y=mono, sr=sample_rate, n_fft=int(0.025 * sample_rate) * 2, win_length=int(0.025 * sample_rate), hop_length=hop, n_mels=n_mels, fmin=60, fmax=min(7600, sample_rate / 2))
+    log_mel = np.log(mel + 1e-8)
+    idx = np.clip(np.round(times_s / 0.01).astype(int), 0, log_mel.shape[1] - 1)
+    # average the 10 ms rows that fall inside each video frame's span (+-half a frame)
+    span = max(1, int(round(np.median(np.diff(times_s)) / 0.01))) if len(times_s) > 1 else 1
+    half = span // 2
+    padded = np.pad(log_mel, ((0, 0), (half, half)), mode="edge")
+    cumsum = np.cumsum(np.pad(padded, ((0, 0), (1, 0))), axis=1)
+    window = 2 * half + 1
+    smoothed = (cumsum[:, window:] - cumsum[:, :-window]) / window
+    return smoothed[:, idx].T.astype(np.float32)
+
+
+def speech_mask_frames(mono: np.ndarray, sample_rate: int, times_s: np.ndarray, relative_db: float = -35.0, hangover_s: float = 0.06) -> np.ndarray:
+    """True where a video-frame time has speech around it (level above threshold, small hangover)."""
+    level = frame_rms_db(mono, sample_rate)
+    thr = speech_threshold_db(level, relative_db)
+    active = level > thr
+    k = max(1, int(round(hangover_s / 0.01)))
+    active = np.convolve(active.astype(float), np.ones(2 * k + 1), mode="same") > 0
+    idx = np.clip(np.round(times_s / 0.01).astype(int), 0, len(active) - 1)
+    return active[idx]

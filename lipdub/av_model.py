@@ -1,0 +1,75 @@
+"""Audio -> mouth-shape regression with temporal context (FaceSync-style).
+
+Used twice: the retrieval generator learns how this speaker's sound maps to this
+speaker's mouth, and the drift stage scores how well audio predicts the mouth at each
+candidate lag.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def normalise(features: np.ndarray, speech: np.ndarray | None = None) -> np.ndarray:
+    """Per-band mean/variance normalisation over the clip's speech frames (voice and loudness invariant)."""
+    ref = features[speech] if speech is not None and speech.sum() >= 10 else features
+    return (features - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-3)
+
+
+def with_context(features: np.ndarray, k: int) -> np.ndarray:
+    """Stack each frame with k frames either side (edge-padded): (n, d * (2k + 1))."""
+    padded = np.pad(features, ((k, k), (0, 0)), mode="edge")
+    return np.concatenate([padded[i : i + len(features)] for i in range(2 * k + 1)], axis=1)
+
+
+def lagged(features: np.ndarray, lag: int) -> np.ndarray:
+    """Features shifted so that row i holds frame i - lag (positive lag: audio late)."""
+    if lag == 0:
+        return features
+    out = np.roll(features, lag, axis=0)
+    if lag > 0:
+        out[:lag] = features[0]
+    else:
+        out[lag:] = features[-1]
+    return out
+
+
+class Ridge:
+    """Closed-form ridge regression with an intercept."""
+
+    def __init__(self, alpha: float = 10.0):
+        self.alpha = alpha
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Ridge:
+        self.x_mean, self.y_mean = x.mean(axis=0), y.mean(axis=0)
+        xc, yc = x - self.x_mean, y - self.y_mean
+        gram = xc.T @ xc + self.alpha * len(x) / 100.0 * np.eye(x.shape[1])
+        self.coef = np.linalg.solve(gram, xc.T @ yc)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.x_mean) @ self.coef + self.y_mean
+
+
+def folds(n: int, n_folds: int, block: int) -> list[np.ndarray]:
+    """Contiguous blocks assigned round-robin to folds (neighbouring frames stay together)."""
+    fold_of = (np.arange(n) // block) % n_folds
+    return [np.flatnonzero(fold_of == f) for f in range(n_folds)]
+
+
+def cross_predict(x: np.ndarray, y: np.ndarray, valid: np.ndarray, alpha: float, n_folds: int = 5, block: int = 25) -> np.ndarray:
+    """Held-out predictions of y from x for every frame (fit on the other folds)."""
+    pred = np.full_like(y, np.nan, dtype=np.float64)
+    for test in folds(len(x), n_folds, block):
+        train = np.setdiff1d(np.flatnonzero(valid), test)
+        if len(train) < x.shape[1] // 20 + 10:
+            continue
+        pred[test] = Ridge(alpha).fit(x[train], y[train]).predict(x[test])
+    return pred
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < 5 or a[ok].std() == 0 or b[ok].std() == 0:
+        return 0.0
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])

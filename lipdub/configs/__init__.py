@@ -1,0 +1,1 @@
+"""YAML presets, each validated against lipdub.infra.config.Config."""

@@ -1,0 +1,99 @@
+"""Face-mesh landmark groups and the canonical face space that every later stage works in.
+
+Canonical space: a square image of side S in which the eye corners of the clip's mean
+face sit level at fixed places, so a mouth from any frame lines up with any other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.transform import SimilarityTransform
+
+# MediaPipe face-mesh indices
+LIPS_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
+LIPS_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
+LIPS = LIPS_OUTER + LIPS_INNER
+JAW = [132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361]
+NOSE_BASE = [98, 97, 2, 326, 327]
+# Points that move with the skull, not with the mouth or eyelids.
+STABLE = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 234, 454, 127, 356, 10, 151, 9]
+EYE_OUTER_L, EYE_OUTER_R = 33, 263
+UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
+MOUTH_LEFT, MOUTH_RIGHT = 61, 291
+NOSE_TIP, CHEEK_L, CHEEK_R = 1, 234, 454
+
+EYE_Y, EYE_SPAN = 0.36, 0.40  # canonical eye line height and outer-corner distance, as fractions of S
+
+
+def canonical_template(stable_points: np.ndarray, size: int) -> np.ndarray:
+    """Mean stable-point shape of the clip (frames x points x 2), placed in canonical space."""
+    valid = stable_points[~np.isnan(stable_points[:, 0, 0])]
+    ref = valid[len(valid) // 2]
+    aligned = []
+    for pts in valid[:: max(1, len(valid) // 60)]:
+        aligned.append(_estimate(pts, ref)(pts))
+    mean = np.mean(aligned, axis=0)
+    l, r = mean[STABLE.index(EYE_OUTER_L)], mean[STABLE.index(EYE_OUTER_R)]
+    src = np.array([l, r])
+    dst = np.array([[0.5 - EYE_SPAN / 2, EYE_Y], [0.5 + EYE_SPAN / 2, EYE_Y]]) * size
+    return _estimate(src, dst)(mean)
+
+
+def _estimate(src: np.ndarray, dst: np.ndarray) -> SimilarityTransform:
+    return SimilarityTransform.from_estimate(src, dst)
+
+
+def to_canonical(stable: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """2x3 matrix mapping frame pixels to canonical pixels for one frame's stable points."""
+    return _estimate(stable, template).params[:2].astype(np.float32)
+
+
+def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def invert(matrix: np.ndarray) -> np.ndarray:
+    full = np.vstack([matrix, [0, 0, 1]])
+    return np.linalg.inv(full)[:2].astype(np.float32)
+
+
+def yaw_deg(landmarks: np.ndarray) -> float:
+    """Head turn from the nose tip's place between the cheeks (0 = frontal)."""
+    left = np.linalg.norm(landmarks[NOSE_TIP, :2] - landmarks[CHEEK_L, :2])
+    right = np.linalg.norm(landmarks[NOSE_TIP, :2] - landmarks[CHEEK_R, :2])
+    ratio = (left - right) / max(left + right, 1e-6)
+    return float(np.degrees(np.arcsin(np.clip(ratio, -1, 1))))
+
+
+def mouth_box(size: int) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 of the lower-face box in canonical pixels (nose base to below the chin)."""
+    return int(0.1 * size), int(0.5 * size), int(0.9 * size), size
+
+
+def auto_canonical_size(landmarks: np.ndarray) -> int:
+    """Canonical side that keeps the face at its frame resolution (no down-sampling blur)."""
+    valid = landmarks[~np.isnan(landmarks[:, 0, 0])]
+    span = np.median(np.linalg.norm(valid[:, EYE_OUTER_L, :2] - valid[:, EYE_OUTER_R, :2], axis=1))
+    return int(np.clip(round(span / EYE_SPAN / 16) * 16, 128, 512))
+
+
+def lower_face_mask(jaws: list[np.ndarray], nose_base: np.ndarray, size: int, feather_px: float) -> np.ndarray:
+    """Feathered mask (float32 0..1) in the mouth box: from under the nose down around the jaw(s).
+
+    Several jaw outlines (the target's and the generated mouth's) are united so the
+    mask covers whichever chin reaches further.
+    """
+    import cv2
+
+    x0, y0, x1, y1 = mouth_box(size)
+    top = nose_base[:, 1].max() + 0.015 * size
+    pts = [np.array([[nose_base[:, 0].min() - 0.04 * size, top], [nose_base[:, 0].max() + 0.04 * size, top]])]
+    for jaw in jaws:
+        below = jaw[jaw[:, 1] > top]
+        pts.append(below + [0, 0.01 * size])
+    hull = cv2.convexHull((np.concatenate(pts) - [x0, y0]).astype(np.float32))
+    mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+    cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1.0)
+    erode = max(1, int(feather_px))
+    mask = cv2.erode(mask, np.ones((erode, erode), np.uint8))
+    return cv2.GaussianBlur(mask, (0, 0), feather_px / 2)

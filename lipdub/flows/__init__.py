@@ -1,0 +1,1 @@
+"""Prefect flows (the per-clip DAG) and the CLI that runs them."""

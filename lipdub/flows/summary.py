@@ -1,0 +1,41 @@
+"""What a clip run's stage records contribute to its manifest row."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lipdub.infra.clip_run import ClipRun
+
+
+def clip_row(clip: ClipRun) -> dict[str, Any]:
+    """Manifest fields from whichever stages finished (a failed run fills what it can)."""
+    r = clip.records
+    row: dict[str, Any] = {"probe_flags": []}
+    if p := r.get("probe"):
+        row |= dict(probe_flags=p.flags, declared_fps=p.declared_fps, actual_fps=p.actual_fps, n_frames=p.n_frames, dub_duration_s=p.dub_duration_s)
+    if a := r.get("audio_clean"):
+        d = a.dub
+        row |= dict(dub_noise_floor_dbfs=d.noise_floor_dbfs, dub_peak_dbfs=d.peak_dbfs, dub_loudness_lufs=d.loudness_lufs, dub_longest_silence_s=d.longest_silence_s, dub_leading_silence_s=d.leading_silence_s, dub_trailing_silence_s=d.trailing_silence_s, dub_speech_ratio=d.speech_ratio)
+    if f := r.get("face_detect"):
+        row |= dict(frames_with_face=f.frames_with_face, median_face_px=f.median_face_px, max_faces_in_frame=f.max_faces_in_frame, detector=f.detector)
+    if s := r.get("stabilize"):
+        row |= dict(frames_usable=s.frames_usable, landmarker=s.landmarker)
+    if g := r.get("generate"):
+        row |= dict(frames_generated=g.frames_generated, generator=g.backend, generator_mapping=g.mapping, sync_mode=g.sync_mode)
+    if e := r.get("enhance"):
+        row |= dict(enhancer=e.backend)
+    if m := r.get("remux"):
+        row |= dict(output_duration_s=m.duration_s)
+    if d := r.get("drift"):
+        o = d.output
+        row |= dict(sync_offset_frames_after=o.offset_frames, sync_confidence_after=o.confidence, sync_drift_frames_per_min_after=o.drift_frames_per_min, sync_class_after=o.sync_class, sync_verdict_after=o.verdict)
+        if s := d.source:
+            row |= dict(sync_offset_frames_before=s.offset_frames, sync_confidence_before=s.confidence, sync_drift_frames_per_min_before=s.drift_frames_per_min, sync_class_before=s.sync_class)
+    return row
+
+
+def drift_rows(clip: ClipRun) -> list[dict[str, Any]]:
+    if "drift" not in clip.records:
+        return []
+    return json.loads(clip.layout.artifact("drift", "windows.json").read_text())

@@ -1,0 +1,1 @@
+"""Plumbing: config schema, artifact layout, stage cache, manifests."""

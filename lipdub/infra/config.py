@@ -1,0 +1,177 @@
+"""The one config schema. Presets and user files are YAML validated against it on load.
+
+Each stage reads only its own section, so the stage cache key can hash exactly the
+settings that can change a stage's artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lipdub import LipdubError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyncMode(str, Enum):
+    """How the output's length follows the dub when the two lengths differ."""
+
+    auto = "auto"  # bounce when the dub is longer than the video, cut_off when shorter
+    cut_off = "cut_off"
+    loop = "loop"
+    bounce = "bounce"
+    silence = "silence"
+
+
+class ProbeConfig(_Section):
+    vfr_tolerance: float = Field(0.02, description="relative spread of frame durations above which a stream is VFR")
+    fps_mismatch_tolerance: float = Field(0.01, description="relative declared-vs-actual fps difference that raises a flag")
+    duration_mismatch_s: float = Field(0.1, description="video/audio duration difference that raises a flag")
+
+
+class AudioConfig(_Section):
+    analysis_sample_rate: int = 16000
+    denoise: bool = True
+    denoise_strength: float = Field(0.8, ge=0.0, le=1.0)
+    peak_dbfs: float = -3.0
+    silence_threshold_db: float = Field(-45.0, description="frames this far below the loudest 1 % (dB) count as silence")
+    min_speech_ratio: float = Field(0.02, description="below this speech ratio the audio is rejected as having no speech")
+
+
+class FaceConfig(_Section):
+    detector: str = "mediapipe"
+    chunk_frames: int = Field(64, ge=1)
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    track_iou: float = Field(0.3, description="min IoU with the previous box to stay on the same track")
+    padding: float = Field(0.25, description="crop padding as a fraction of the face size")
+    min_face_px: int = Field(48, description="faces smaller than this (height, px) are flagged and passed through")
+
+
+class StabilizeConfig(_Section):
+    landmarker: str = "mediapipe"
+    smooth_pose_frames: int = Field(7, ge=1, description="odd window for smoothing the rigid face transform")
+    smooth_lips_frames: int = Field(3, ge=1, description="odd window for smoothing lip landmarks (small: closures are short)")
+    max_yaw_deg: float = Field(45.0, description="faces turned further than this are flagged as profile and passed through")
+
+
+class GenerateConfig(_Section):
+    backend: str = "retrieval"
+    canonical_size: int | None = Field(None, description="side of the canonical face image, px; default: the face's own resolution")
+    context_frames: int = Field(4, description="audio context on each side of a frame for the audio-to-mouth model")
+    ridge_alpha: float = 10.0
+    candidates: int = Field(24, description="source frames considered per output frame in unit selection")
+    jump_cost: float = Field(0.6, description="cost of leaving a run of consecutive source frames")
+    weights: Path | None = None
+
+
+class EnhanceConfig(_Section):
+    backend: str = "classical"
+    sharpen: float = Field(0.4, ge=0.0, description="unsharp-mask amount")
+    weights: Path | None = None
+
+
+class BlendConfig(_Section):
+    pyramid_levels: int = Field(4, ge=1)
+    feather_px: float = Field(9.0, description="mask feather in canonical px")
+    chunk_frames: int = Field(64, ge=1, description="frames per encoded segment")
+    crf: int = Field(18, ge=0, le=51)
+    preset: str = "veryfast"
+
+
+class RemuxConfig(_Section):
+    sync_mode: SyncMode = SyncMode.auto
+    audio_bitrate: int = 192_000
+
+
+class DriftConfig(_Section):
+    max_lag_frames: int = 15
+    window_s: float = 4.0
+    hop_s: float = 1.0
+    fine_frames: int = 2
+    noticeable_frames: int = 5
+
+
+class Config(_Section):
+    """Everything a run can be told. Unknown keys are errors, not silently ignored."""
+
+    preset: str = "default"
+    probe: ProbeConfig = ProbeConfig()
+    audio: AudioConfig = AudioConfig()
+    face: FaceConfig = FaceConfig()
+    stabilize: StabilizeConfig = StabilizeConfig()
+    generate: GenerateConfig = GenerateConfig()
+    enhance: EnhanceConfig = EnhanceConfig()
+    blend: BlendConfig = BlendConfig()
+    remux: RemuxConfig = RemuxConfig()
+    drift: DriftConfig = DriftConfig()
+    work_dir: Path = Path("lipdub-work")
+    manifest_dir: Path | None = Field(None, description="Parquet dataset root; default <work_dir>/manifests")
+
+    def section_hash(self, name: str) -> str:
+        """Stable hash of one section, for stage cache keys."""
+        return _digest(getattr(self, name).model_dump(mode="json"))
+
+    def config_hash(self) -> str:
+        return _digest(self.model_dump(mode="json", exclude={"work_dir", "manifest_dir"}))
+
+    @property
+    def manifests(self) -> Path:
+        return self.manifest_dir or self.work_dir / "manifests"
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("lipdub.configs").iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(source: Path | str, text: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise LipdubError(source, f"not valid YAML ({exc.__class__.__name__})") from exc
+    if not isinstance(data, dict):
+        raise LipdubError(source, "config must be a mapping of sections")
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(path: Path | None = None, preset: str | None = None, **overrides: Any) -> Config:
+    """Preset (default: the file's `preset:` key, else "default"), then the user file, then overrides."""
+    user: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise LipdubError(path, "config file not found")
+        user = _read_yaml(path, path.read_text())
+    name = preset or user.get("preset") or "default"
+    if name not in preset_names():
+        raise LipdubError(name, f"unknown preset (known: {', '.join(preset_names())})")
+    preset_file = resources.files("lipdub.configs") / f"{name}.yaml"
+    data = _merge(_read_yaml(name, preset_file.read_text()), user)
+    data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
+    data["preset"] = name
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise LipdubError(path or name, f"invalid config at {where}: {first['msg']}") from exc

@@ -1,0 +1,303 @@
+"""Media I/O over PyAV: probe, frame-accurate decode in chunks, segment encode, remux.
+
+The one module that talks to FFmpeg. Frames are RGB uint8 arrays, upright (any
+rotation metadata is applied on decode), indexed by their position in presentation
+order; audio is float32 (samples, channels).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from lipdub import LipdubError
+
+
+@dataclass(frozen=True)
+class VideoStreamInfo:
+    codec: str
+    width: int  # upright, after rotation
+    height: int
+    rotation_deg: int
+    declared_fps: float  # r_frame_rate / average_rate as written in the container
+    frame_pts: tuple[int, ...]  # presentation timestamps in stream time_base, sorted
+    time_base: Fraction
+    start_time_s: float
+    stream_duration_s: float  # 0 when the container does not say
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frame_pts)
+
+    @property
+    def frame_times_s(self) -> np.ndarray:
+        """Presentation time of each frame, relative to the first."""
+        pts = np.asarray(self.frame_pts, dtype=np.float64)
+        return (pts - pts[0]) * float(self.time_base) if len(pts) else pts
+
+    @property
+    def actual_fps(self) -> float:
+        """Frame count over the stream's duration (else over the pts span)."""
+        if self.stream_duration_s > 0:
+            return self.n_frames / self.stream_duration_s
+        if self.n_frames < 2:
+            return self.declared_fps
+        span = float((self.frame_pts[-1] - self.frame_pts[0]) * self.time_base)
+        return (self.n_frames - 1) / span if span > 0 else self.declared_fps
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.actual_fps if self.actual_fps > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+    duration_s: float
+    start_time_s: float
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: str
+    format: str
+    video: VideoStreamInfo | None
+    audio: AudioStreamInfo | None
+
+
+def _open(path: Path | str) -> av.container.InputContainer:
+    path = Path(path)
+    if not path.exists():
+        raise LipdubError(path, "file not found")
+    if path.is_dir():
+        raise LipdubError(path, "is a directory, not a media file")
+    if path.stat().st_size == 0:
+        raise LipdubError(path, "file is empty")
+    try:
+        return av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise LipdubError(path, f"not a readable media file ({exc.strerror or exc.__class__.__name__})") from exc
+
+
+def _rotation(stream: av.video.stream.VideoStream, container: av.container.InputContainer) -> int:
+    for frame in container.decode(stream):
+        return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+    return 0
+
+
+def probe(path: Path | str) -> MediaInfo:
+    """Read stream facts; video frame timestamps come from demuxed packets (no decode)."""
+    with _open(path) as container:
+        video = audio = None
+        if container.streams.video:
+            vs = container.streams.video[0]
+            pts = sorted(p.pts for p in container.demux(vs) if p.pts is not None and p.size > 0)
+            container.seek(0)
+            rotation = _rotation(vs, container)
+            width, height = vs.codec_context.width, vs.codec_context.height
+            if rotation in (90, 270):
+                width, height = height, width
+            rate = vs.average_rate or vs.guessed_rate or vs.base_rate or 0
+            video = VideoStreamInfo(
+                codec=vs.codec_context.name,
+                width=width,
+                height=height,
+                rotation_deg=rotation,
+                declared_fps=float(vs.guessed_rate or rate),
+                frame_pts=tuple(pts),
+                time_base=vs.time_base,
+                start_time_s=float((vs.start_time or 0) * vs.time_base),
+                stream_duration_s=float(vs.duration * vs.time_base) if vs.duration else 0.0,
+            )
+        if container.streams.audio:
+            aus = container.streams.audio[0]
+            dur = float(aus.duration * aus.time_base) if aus.duration else 0.0
+            if not dur:
+                samples = sum(f.samples for f in container.decode(aus))
+                dur = samples / aus.codec_context.sample_rate
+            audio = AudioStreamInfo(
+                codec=aus.codec_context.name,
+                sample_rate=aus.codec_context.sample_rate,
+                channels=aus.codec_context.channels,
+                duration_s=dur,
+                start_time_s=float((aus.start_time or 0) * aus.time_base),
+            )
+        return MediaInfo(str(path), container.format.name, video, audio)
+
+
+def _upright(frame: av.VideoFrame, rotation: int) -> np.ndarray:
+    rgb = frame.to_ndarray(format="rgb24")
+    return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
+
+
+def read_frames(path: Path | str, info: VideoStreamInfo, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, rgb) for frames [start, stop), seeking to the keyframe before `start`."""
+    stop = info.n_frames if stop is None else min(stop, info.n_frames)
+    if start >= stop:
+        return
+    index_of = {pts: i for i, pts in enumerate(info.frame_pts)}
+    with _open(path) as container:
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        if start > 0:
+            container.seek(info.frame_pts[start], stream=vs, backward=True)
+        for frame in container.decode(vs):
+            i = index_of.get(frame.pts)
+            if i is None or i < start:
+                continue
+            yield i, _upright(frame, info.rotation_deg)
+            if i + 1 >= stop:
+                return
+
+
+def read_frame_sequence(path: Path | str, info: VideoStreamInfo, indices: Sequence[int]) -> Iterator[np.ndarray]:
+    """Frames in the order of `indices` (which may loop or run backwards), decoding each run once."""
+    i = 0
+    while i < len(indices):
+        j = i + 1
+        step = indices[j] - indices[i] if j < len(indices) else 1
+        if step not in (1, -1):
+            step = 1
+        while j < len(indices) and indices[j] - indices[j - 1] == step:
+            j += 1
+        run = list(indices[i:j])
+        lo, hi = min(run), max(run) + 1
+        if step == 1:
+            yield from (rgb for _, rgb in read_frames(path, info, lo, hi))
+        else:  # backwards: decode forward in blocks from the end, emit reversed
+            block = 32
+            for b_hi in range(hi, lo, -block):
+                b_lo = max(lo, b_hi - block)
+                yield from reversed([rgb for _, rgb in read_frames(path, info, b_lo, b_hi)])
+        i = j
+
+
+def read_audio(path: Path | str, sample_rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream to float32 (samples, channels), optionally resampled by FFmpeg."""
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise LipdubError(path, "has no audio stream")
+        stream = container.streams.audio[0]
+        rate = sample_rate or stream.codec_context.sample_rate
+        layout = "mono" if mono else ("stereo" if stream.codec_context.channels >= 2 else "mono")
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        chunks = []
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray())
+        except av.error.FFmpegError as exc:
+            raise LipdubError(path, f"audio stream cannot be decoded ({exc.strerror})") from exc
+    n_ch = 1 if layout == "mono" else 2
+    samples = np.concatenate(chunks, axis=1).T if chunks else np.zeros((0, n_ch), np.float32)
+    return np.ascontiguousarray(samples, dtype=np.float32), rate
+
+
+def write_wav(path: Path | str, samples: np.ndarray, sample_rate: int) -> None:
+    """Write float32 PCM WAV (lossless, any rate/channels)."""
+    samples = samples.reshape(len(samples), -1).astype(np.float32)
+    layout = "mono" if samples.shape[1] == 1 else "stereo"
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_f32le", rate=sample_rate, layout=layout)
+        for start in range(0, len(samples), 4096):
+            block = samples[start : start + 4096]
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.reshape(1, -1)), format="flt", layout=layout)
+            frame.sample_rate = sample_rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """A frame rate as a small exact fraction (30000/1001, 1350/61, 25)."""
+    return Fraction(fps).limit_denominator(1001)
+
+
+class SegmentWriter:
+    """Encode RGB frames to an H.264 (yuv420p, CFR) video-only MP4 segment."""
+
+    def __init__(self, path: Path | str, width: int, height: int, fps: Fraction, crf: int = 18, preset: str = "veryfast"):
+        self._out = av.open(str(path), "w", format="mp4")
+        self._stream = self._out.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": preset})
+        self._stream.width, self._stream.height = width - width % 2, height - height % 2
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.codec_context.time_base = 1 / fps
+        self._n = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        h, w = self._stream.height, self._stream.width
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
+        frame.pts = self._n
+        self._n += 1
+        for packet in self._stream.encode(frame):
+            self._out.mux(packet)
+
+    def close(self) -> None:
+        for packet in self._stream.encode(None):
+            self._out.mux(packet)
+        self._out.close()
+
+    def __enter__(self) -> SegmentWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def remux(segments: Sequence[Path], audio: np.ndarray, sample_rate: int, out_path: Path | str, fps: Fraction, audio_bitrate: int = 192_000) -> None:
+    """Concatenate H.264 segments (packet copy, no re-encode) and mux AAC audio.
+
+    MP4 with +faststart and avoid_negative_ts=make_zero, so no player shifts the audio
+    against the picture; timestamps are rewritten as a constant frame rate.
+    """
+    options = {"movflags": "+faststart", "avoid_negative_ts": "make_zero"}
+    with av.open(str(out_path), "w", format="mp4", options=options) as out:
+        first = av.open(str(segments[0]))
+        v_out = out.add_stream_from_template(first.streams.video[0])
+        v_out.time_base = 1 / (fps * 512) if fps.denominator == 1 else Fraction(fps.denominator, fps.numerator * 512)
+        layout = "mono" if audio.shape[1] == 1 else "stereo"
+        a_out = out.add_stream("aac", rate=sample_rate, layout=layout)
+        a_out.bit_rate = audio_bitrate
+        first.close()
+        frame_dur = 1 / fps
+        offset_frames = 0
+        for seg in segments:
+            with av.open(str(seg)) as src:
+                vs = src.streams.video[0]
+                n = 0
+                for packet in src.demux(vs):
+                    if packet.dts is None and packet.pts is None:
+                        continue
+                    pts_frames = round(packet.pts * vs.time_base / frame_dur)
+                    dts_frames = round(packet.dts * vs.time_base / frame_dur) if packet.dts is not None else pts_frames
+                    packet.pts = int((offset_frames + pts_frames) * frame_dur / v_out.time_base)
+                    packet.dts = int((offset_frames + dts_frames) * frame_dur / v_out.time_base)
+                    packet.duration = int(frame_dur / v_out.time_base)
+                    packet.stream = v_out
+                    out.mux(packet)
+                    n += 1
+                offset_frames += n
+        planar = np.ascontiguousarray(audio.T.astype(np.float32))
+        for start in range(0, planar.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + 1024]), format="fltp", layout=layout)
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            for packet in a_out.encode(frame):
+                out.mux(packet)
+        for packet in a_out.encode(None):
+            out.mux(packet)
+
+
+def seconds_to_frames(seconds: float, fps: float) -> int:
+    return int(math.floor(seconds * fps + 0.5))

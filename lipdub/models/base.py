@@ -1,0 +1,72 @@
+"""The protocols every backend implements; stages depend on these, never on a backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+    score: float
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        """All faces in each RGB frame of a batch."""
+
+
+class Landmarker(Protocol):
+    name: str
+
+    def landmarks(self, frame: np.ndarray) -> np.ndarray | None:
+        """(478, 3) landmarks in the frame's pixels (x, y, z) for the most central face, or None."""
+
+
+@dataclass
+class GenerateRequest:
+    """Everything a generator may use, all on the output's frame grid or the source's.
+
+    Patches live in the canonical lower-face box (see face_geometry.mouth_box).
+    """
+
+    library: np.ndarray  # (n_source, h, w, 3) canonical lower face of every source frame
+    lips: np.ndarray  # (n_source, 40, 2) canonical lip landmarks
+    yaw_deg: np.ndarray  # (n_source,)
+    usable: np.ndarray  # (n_source,) bool: landmarks found, frontal enough, big enough
+    source_audio: np.ndarray | None  # (n_source, d) log-mel at source frame times
+    source_speech: np.ndarray | None  # (n_source,) bool
+    dub_audio: np.ndarray  # (n_out, d) log-mel at output frame times
+    dub_speech: np.ndarray  # (n_out,) bool
+    target: np.ndarray  # (n_out,) source frame shown at each output frame
+
+
+@dataclass
+class GenerateResult:
+    mouths: np.ndarray  # (n_out, h, w, 3) canonical lower faces, uint8
+    chosen: np.ndarray  # (n_out,) source frame each mouth came from, -1 where the target is passed through
+    predicted_opening: np.ndarray  # (n_out,) canonical px
+    mapping: str  # "speaker" (learned from the source's own soundtrack) or "generic"
+
+
+class Generator(Protocol):
+    name: str
+
+    def generate(self, request: GenerateRequest) -> GenerateResult:
+        """A new lower face for every output frame."""
+
+
+class Enhancer(Protocol):
+    name: str
+
+    def enhance(self, mouths: np.ndarray, targets: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """Improve generated canonical mouths (n, h, w, 3) given the frames they will land on."""

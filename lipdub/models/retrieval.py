@@ -1,0 +1,95 @@
+"""retrieval: the speaker's own footage is the mouth library (Video Rewrite, Bregler et al. 1997).
+
+1. Lip shapes of the source are reduced to a few PCA coefficients.
+2. A ridge model learned on the source's own soundtrack maps audio (log-mel with
+   context, normalised per speaker) to those coefficients; with too little source
+   speech a generic loudness -> opening mapping stands in.
+3. Where the dub is silent the target is the speaker's closed mouth.
+4. Unit selection by dynamic programming over the nearest source frames: shape match
+   plus pose match, with a cost for leaving a run of consecutive source frames, so
+   real mouth motion is reused whenever it fits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lipdub import av_model
+from lipdub.models.base import GenerateRequest, GenerateResult
+from lipdub.tasks.stabilize import mouth_opening
+
+N_COMPONENTS = 5
+MIN_SPEECH_FRAMES = 50
+HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
+POSE_WEIGHT = 0.02  # per degree of yaw difference
+
+
+class RetrievalGenerator:
+    name = "retrieval"
+
+    def __init__(self, context_frames: int = 4, ridge_alpha: float = 10.0, candidates: int = 24, jump_cost: float = 0.6):
+        self.context = context_frames
+        self.alpha = ridge_alpha
+        self.k = candidates
+        self.jump_cost = jump_cost
+
+    def generate(self, req: GenerateRequest) -> GenerateResult:
+        usable = np.flatnonzero(req.usable)
+        shapes = req.lips.reshape(len(req.lips), -1)
+        mean = shapes[usable].mean(axis=0)
+        _, sv, vt = np.linalg.svd(shapes[usable] - mean, full_matrices=False)
+        comps = vt[: min(N_COMPONENTS, len(usable) - 1, vt.shape[0])]
+        coefs = np.zeros((len(shapes), len(comps)))
+        coefs[usable] = (shapes[usable] - mean) @ comps.T
+        opening = mouth_opening(req.lips)
+
+        predicted, mapping = self._predict(req, coefs, opening, usable)
+        closed = usable[opening[usable] <= np.percentile(opening[usable], 15)]
+        predicted[~req.dub_speech] = coefs[closed].mean(axis=0)
+        chosen = self._select(predicted, coefs, req, usable, comps, sv)
+
+        has_target = req.usable[req.target]
+        chosen = np.where(has_target, chosen, -1)
+        mouths = np.where(has_target[:, None, None, None], req.library[np.maximum(chosen, 0)], req.library[req.target])
+        pred_shapes = predicted @ comps + mean
+        pred_open = mouth_opening(pred_shapes.reshape(len(pred_shapes), -1, 2))
+        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping)
+
+    def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
+        dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)
+        if req.source_audio is not None and req.source_speech is not None and (req.source_speech[usable]).sum() >= MIN_SPEECH_FRAMES:
+            src_x = av_model.with_context(av_model.normalise(req.source_audio, req.source_speech), self.context)
+            model = av_model.Ridge(self.alpha).fit(src_x[usable], coefs[usable])
+            return model.predict(dub_x), "speaker"
+        # generic: louder -> more open, mapped onto this speaker's own range of openings
+        loud = req.dub_audio.mean(axis=1)
+        ranks = np.argsort(np.argsort(loud)) / max(len(loud) - 1, 1)
+        target_open = np.quantile(opening[usable], ranks)
+        slope = np.linalg.lstsq(np.c_[opening[usable], np.ones(len(usable))], coefs[usable], rcond=None)[0]
+        return np.c_[target_open, np.ones(len(loud))] @ slope, "generic"
+
+    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, comps: np.ndarray, sv: np.ndarray) -> np.ndarray:
+        """Viterbi over the k nearest usable source frames of every output frame."""
+        scale = float((coefs[usable] ** 2).sum(axis=1).mean()) + 1e-6
+        k = min(self.k, len(usable))
+        dist = ((predicted[:, None, :] - coefs[usable][None, :, :]) ** 2).sum(axis=2) / scale
+        dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target])[:, None])
+        cand_pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
+        cands = usable[cand_pos]  # (n_out, k) source frame indices
+        unit = np.take_along_axis(dist, cand_pos, axis=1)
+        n_out = len(predicted)
+        total = unit[0].copy()
+        back = np.zeros((n_out, k), np.int64)
+        nxt = np.minimum(np.arange(len(coefs)) + 1, len(coefs) - 1)
+        for j in range(1, n_out):
+            prev, cur = cands[j - 1][:, None], cands[j][None, :]
+            seam = ((coefs[nxt[prev]] - coefs[cur]) ** 2).sum(axis=2) / scale
+            trans = np.where(cur == prev + 1, 0.0, np.where(cur == prev, HOLD_COST, self.jump_cost + seam))
+            step = total[:, None] + trans
+            back[j] = step.argmin(axis=0)
+            total = step.min(axis=0) + unit[j]
+        path = np.zeros(n_out, np.int64)
+        path[-1] = int(total.argmin())
+        for j in range(n_out - 1, 0, -1):
+            path[j - 1] = back[j, path[j]]
+        return cands[np.arange(n_out), path]

@@ -1,0 +1,115 @@
+"""blend: put each enhanced mouth back into its frame and encode the frames in segments.
+
+Inverse warp from canonical space, then a Laplacian-pyramid blend under the feathered
+lower-face mask. Pixels where the mask is zero are copied from the decoded source, so
+they are bit-identical to it before encoding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pydantic import BaseModel
+
+from lipdub import face_geometry as fg
+from lipdub import media
+from lipdub.infra.config import BlendConfig
+from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.prefect_task import stage_task
+from lipdub.tasks.probe import ProbeRecord, video_stream
+
+
+class BlendRecord(BaseModel):
+    segments: list[str]
+    frames: int
+    frames_blended: int
+    mean_mask_px: float
+
+
+def pyramid_blend(base: np.ndarray, top: np.ndarray, mask: np.ndarray, levels: int) -> np.ndarray:
+    """Laplacian-pyramid blend of top over base with a soft mask (all float32)."""
+    levels = max(1, min(levels, int(np.log2(max(2, min(base.shape[:2])))) - 2))
+    g_mask = [mask]
+    lap_a, lap_b = [], []
+    a, b = base, top
+    for _ in range(levels - 1):
+        a_down, b_down = cv2.pyrDown(a), cv2.pyrDown(b)
+        size = (a.shape[1], a.shape[0])
+        lap_a.append(a - cv2.pyrUp(a_down, dstsize=size))
+        lap_b.append(b - cv2.pyrUp(b_down, dstsize=size))
+        g_mask.append(cv2.pyrDown(g_mask[-1]))
+        a, b = a_down, b_down
+    out = a * (1 - g_mask[-1][..., None]) + b * g_mask[-1][..., None]
+    for la, lb, m in zip(reversed(lap_a), reversed(lap_b), reversed(g_mask[:-1])):
+        out = cv2.pyrUp(out, dstsize=(la.shape[1], la.shape[0])) + la * (1 - m[..., None]) + lb * m[..., None]
+    return out
+
+
+def paste(frame: np.ndarray, mouth: np.ndarray, mask: np.ndarray, to_canonical: np.ndarray, size: int, levels: int) -> tuple[np.ndarray, int]:
+    """The frame with the mouth blended in, and how many pixels changed."""
+    x0, y0, _, _ = fg.mouth_box(size)
+    patch_to_frame = fg.invert(to_canonical) @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float32)
+    h, w = mouth.shape[:2]
+    corners = fg.apply(patch_to_frame, np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float32))
+    pad = 2**levels
+    fx0, fy0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - pad, 0)
+    fx1, fy1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + pad, [frame.shape[1], frame.shape[0]])
+    if fx1 - fx0 < 8 or fy1 - fy0 < 8:
+        return frame, 0
+    m = patch_to_frame.copy()
+    m[:, 2] -= [fx0, fy0]
+    roi_size = (int(fx1 - fx0), int(fy1 - fy0))
+    roi = frame[fy0:fy1, fx0:fx1].astype(np.float32)
+    warped = cv2.warpAffine(mouth, m, roi_size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT).astype(np.float32)
+    inside = cv2.warpAffine(np.ones((h, w), np.float32), m, roi_size, flags=cv2.INTER_NEAREST, borderValue=0) > 0
+    alpha = cv2.warpAffine(mask.astype(np.float32) / 255, m, roi_size, flags=cv2.INTER_LINEAR, borderValue=0)
+    warped = np.where(inside[..., None], warped, roi)
+    blended = pyramid_blend(roi, warped, alpha, levels)
+    support = alpha > 0
+    out = frame.copy()
+    region = out[fy0:fy1, fx0:fx1]
+    region[support] = np.clip(np.round(blended[support]), 0, 255).astype(np.uint8)
+    return out, int(support.sum())
+
+
+def blend(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Path, mouths_npy: Path, masks_npy: Path, selection_npz: Path, out_dir: Path, cfg: BlendConfig) -> BlendRecord:
+    lm = np.load(landmarks_npz)
+    size, to_canonical = int(lm["canonical_size"]), lm["to_canonical"]
+    mouths = np.load(mouths_npy, mmap_mode="r")
+    masks = np.load(masks_npy, mmap_mode="r")
+    sel = np.load(selection_npz)
+    target, chosen, fps = sel["target"], sel["chosen"], float(sel["fps"])
+    seg_dir = out_dir / "segments"
+    seg_dir.mkdir()
+    segments: list[str] = []
+    writer: media.SegmentWriter | None = None
+    blended = changed = 0
+    for j, frame in enumerate(media.read_frame_sequence(video, stream, target.tolist())):
+        if j % cfg.chunk_frames == 0:
+            if writer:
+                writer.close()
+            name = f"{len(segments):05d}.mp4"
+            segments.append(name)
+            writer = media.SegmentWriter(seg_dir / name, stream.width, stream.height, media.fps_fraction(fps), cfg.crf, cfg.preset)
+        if chosen[j] >= 0:
+            frame, px = paste(frame, np.asarray(mouths[j]), np.asarray(masks[j]), to_canonical[target[j]], size, cfg.pyramid_levels)
+            blended += px > 0
+            changed += px
+        writer.write(frame)
+    if writer:
+        writer.close()
+    return BlendRecord(segments=segments, frames=len(target), frames_blended=int(blended), mean_mask_px=changed / max(blended, 1))
+
+
+def run_blend(clip: ClipRun) -> BlendRecord:
+    stream = video_stream(clip.video, clip.record("probe", ProbeRecord))
+    at = clip.layout.artifact
+    return clip.run(
+        "blend", ["blend"], ["stabilize", "generate", "enhance"], [], BlendRecord,
+        lambda out: blend(clip.video, stream, at("stabilize", "landmarks.npz"), at("enhance", "mouths.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.blend),
+    )
+
+
+blend_task = stage_task(run_blend)

@@ -1,0 +1,87 @@
+"""drift: measure sync of the output (and of the source with its own soundtrack).
+
+The output's lips are found again by the landmarker on the encoded output, and its
+audio is decoded from the output file, so the measurement covers every later step,
+the remux included.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from lipdub import face_geometry as fg
+from lipdub import media
+from lipdub.infra.config import DriftConfig
+from lipdub.sync import SyncResult, measure_sync
+from lipdub.tasks.stabilize import landmarks_in
+from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.prefect_task import stage_task
+from lipdub.tasks.face_detect import FaceRecord
+
+
+class SyncMetrics(BaseModel):
+    offset_frames: float | None
+    confidence: float
+    drift_frames_per_min: float | None
+    sync_class: str
+    verdict: str
+    reason: str
+
+    @classmethod
+    def of(cls, result: SyncResult) -> SyncMetrics:
+        def finite(v: float) -> float | None:
+            return None if np.isnan(v) else float(v)
+
+        return cls(offset_frames=finite(result.offset_frames), confidence=result.confidence, drift_frames_per_min=finite(result.drift_frames_per_min), sync_class=result.sync_class, verdict=result.verdict, reason=result.reason)
+
+
+class DriftRecord(BaseModel):
+    output: SyncMetrics
+    source: SyncMetrics | None
+
+
+def _measure(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, rate: int, times: np.ndarray, fps: float, cfg: DriftConfig) -> SyncResult:
+    return measure_sync(lips, valid, audio, rate, times, fps, cfg.max_lag_frames, cfg.window_s, cfg.hop_s, cfg.fine_frames, cfg.noticeable_frames)
+
+
+def drift(output_mp4: Path, video: Path, landmarks_npz: Path, crop: tuple[int, int, int, int], selection_npz: Path, source_wav: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int) -> DriftRecord:
+    lm = np.load(landmarks_npz)
+    sel = np.load(selection_npz)
+    target, fps = sel["target"], float(sel["fps"])
+    out_info = media.probe(output_mp4)
+    stream = out_info.video
+    has_face = lm["usable"][target]
+    raw = landmarks_in(output_mp4, stream, crop, has_face, landmarker)[:, :, :2]
+    found = ~np.isnan(raw[:, 0, 0])
+    lips = np.zeros((len(raw), len(fg.LIPS), 2), np.float32)
+    for j in np.flatnonzero(found):
+        lips[j] = fg.apply(lm["to_canonical"][target[j]], raw[j, fg.LIPS])
+    audio, rate = media.read_audio(output_mp4, analysis_rate, mono=True)
+    out_result = _measure(lips, found, audio[:, 0], rate, stream.frame_times_s, fps, cfg)
+
+    src_result = None
+    src_audio, src_rate = media.read_audio(source_wav, mono=True)
+    if len(src_audio) > src_rate // 2:
+        src_info = media.probe(video).video
+        src_valid = lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
+        src_result = _measure(np.nan_to_num(lm["lips"]), src_valid, src_audio[:, 0], src_rate, src_info.frame_times_s, src_info.actual_fps, cfg)
+    windows = [{"which": which, **w.__dict__} for which, r in (("output", out_result), ("source", src_result)) if r for w in r.windows]
+    (out_dir / "windows.json").write_text(json.dumps(windows, indent=1))
+    return DriftRecord(output=SyncMetrics.of(out_result), source=SyncMetrics.of(src_result) if src_result else None)
+
+
+def run_drift(clip: ClipRun) -> DriftRecord:
+    at = clip.layout.artifact
+    crop = clip.record("face_detect", FaceRecord).crop_box
+    cfg = clip.config
+    return clip.run(
+        "drift", ["drift"], ["remux"], [], DriftRecord,
+        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), crop, at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate),
+    )
+
+
+drift_task = stage_task(run_drift)

@@ -1,0 +1,44 @@
+"""enhance: make generated mouths look like they belong to the frame they land on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from lipdub.infra.config import EnhanceConfig
+from lipdub.models.registry import get_model
+from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.prefect_task import stage_task
+
+
+class EnhanceRecord(BaseModel):
+    backend: str
+    frames: int
+
+
+def enhance(mouths_npy: Path, library_npy: Path, masks_npy: Path, selection_npz: Path, out_dir: Path, cfg: EnhanceConfig) -> EnhanceRecord:
+    mouths = np.load(mouths_npy, mmap_mode="r")
+    library = np.load(library_npy, mmap_mode="r")
+    masks = np.load(masks_npy, mmap_mode="r")
+    target = np.load(selection_npz)["target"]
+    params = {"sharpen": cfg.sharpen} if cfg.backend == "classical" else {"weights": str(cfg.weights) if cfg.weights else None}
+    enhancer = get_model("enhancer", cfg.backend, **params)
+    out = np.empty(mouths.shape, np.uint8)
+    for start in range(0, len(mouths), 64):
+        stop = start + 64
+        out[start:stop] = enhancer.enhance(np.asarray(mouths[start:stop]), np.asarray(library[target[start:stop]]), np.asarray(masks[start:stop]).astype(np.float32) / 255)
+    np.save(out_dir / "mouths.npy", out)
+    return EnhanceRecord(backend=cfg.backend, frames=len(out))
+
+
+def run_enhance(clip: ClipRun) -> EnhanceRecord:
+    at = clip.layout.artifact
+    return clip.run(
+        "enhance", ["enhance"], ["generate"], [], EnhanceRecord,
+        lambda out: enhance(at("generate", "mouths.npy"), at("generate", "library.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.enhance),
+    )
+
+
+enhance_task = stage_task(run_enhance)

@@ -1,0 +1,126 @@
+"""generate: a new lower face for every output frame, driven by the dub's audio.
+
+Builds the request every generator backend takes (the source's canonical lower faces,
+lip shapes, pose, both soundtracks as log-mel on their frame grids) and writes the
+generated mouths, the library, the blend masks and the selection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pydantic import BaseModel
+
+from lipdub import face_geometry as fg
+from lipdub import media
+from lipdub.audio_features import log_mel_frames, speech_mask_frames
+from lipdub.infra.config import BlendConfig, GenerateConfig, SyncMode
+from lipdub.models.base import GenerateRequest
+from lipdub.models.registry import get_model
+from lipdub.tasks.probe import ProbeRecord
+from lipdub.timeline import build_timeline
+from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.prefect_task import stage_task
+from lipdub.tasks.probe import video_stream
+
+
+class GenerateRecord(BaseModel):
+    backend: str
+    mapping: str
+    n_output_frames: int
+    output_fps: float
+    sync_mode: str
+    audio_duration_s: float
+    frames_generated: int
+    distinct_source_frames: int
+    mean_run_length: float
+    dub_speech_ratio: float
+
+
+def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int) -> np.ndarray:
+    """Every source frame's lower face warped into the canonical mouth box."""
+    x0, y0, x1, y1 = fg.mouth_box(size)
+    shift = np.array([[1, 0, -x0], [0, 1, -y0]], np.float32)
+    library = np.zeros((stream.n_frames, y1 - y0, x1 - x0, 3), np.uint8)
+    for i, rgb in media.read_frames(video, stream):
+        if usable[i]:
+            m = shift @ np.vstack([to_canonical[i], [0, 0, 1]])
+            library[i] = cv2.warpAffine(rgb, m, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return library
+
+
+def _runs(chosen: np.ndarray) -> float:
+    gen = chosen[chosen >= 0]
+    if len(gen) < 2:
+        return float(len(gen))
+    breaks = np.count_nonzero(np.diff(gen) != 1)
+    return len(gen) / (breaks + 1)
+
+
+def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, landmarks_npz: Path, analysis_wav: Path, source_wav: Path, out_dir: Path, cfg: GenerateConfig, blend_cfg: BlendConfig, sync_mode: SyncMode) -> GenerateRecord:
+    lm = np.load(landmarks_npz)
+    size = int(lm["canonical_size"])
+    usable = lm["usable"]
+    timeline = build_timeline(probe.n_frames, probe.actual_fps, probe.dub_duration_s, sync_mode)
+    out_times = np.arange(timeline.n_frames) / timeline.fps
+
+    dub, rate = media.read_audio(analysis_wav, mono=True)
+    dub = dub[:, 0]
+    dub_audio = log_mel_frames(dub, rate, out_times)
+    dub_speech = speech_mask_frames(dub, rate, out_times) & (out_times < len(dub) / rate)
+    source_audio = source_speech = None
+    src, src_rate = media.read_audio(source_wav, mono=True)
+    if len(src) > src_rate // 2:
+        src_times = stream.frame_times_s + stream.start_time_s - (probe.source_audio_start_s or 0.0)
+        source_audio = log_mel_frames(src[:, 0], src_rate, src_times)
+        source_speech = speech_mask_frames(src[:, 0], src_rate, src_times)
+
+    library = canonical_library(video, stream, lm["to_canonical"], usable, size)
+    request = GenerateRequest(library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable, source_audio=source_audio, source_speech=source_speech, dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index)
+    generator = get_model("generator", cfg.backend, **_generator_params(cfg))
+    result = generator.generate(request)
+
+    masks = np.zeros(result.mouths.shape[:3], np.uint8)
+    for j, (t, c) in enumerate(zip(timeline.source_index, result.chosen)):
+        if c >= 0:
+            jaws = [lm["jaw"][t], lm["jaw"][c]]
+            masks[j] = np.round(fg.lower_face_mask(jaws, lm["nose"][t], size, blend_cfg.feather_px) * 255)
+    np.save(out_dir / "mouths.npy", result.mouths)
+    np.save(out_dir / "library.npy", library)
+    np.save(out_dir / "masks.npy", masks)
+    np.savez_compressed(out_dir / "selection.npz", target=timeline.source_index, chosen=result.chosen, predicted_opening=result.predicted_opening, dub_speech=dub_speech, fps=timeline.fps, audio_duration_s=timeline.audio_duration_s)
+    generated = result.chosen >= 0
+    return GenerateRecord(
+        backend=cfg.backend,
+        mapping=result.mapping,
+        n_output_frames=timeline.n_frames,
+        output_fps=timeline.fps,
+        sync_mode=timeline.mode.value,
+        audio_duration_s=timeline.audio_duration_s,
+        frames_generated=int(generated.sum()),
+        distinct_source_frames=int(len(np.unique(result.chosen[generated]))),
+        mean_run_length=_runs(result.chosen),
+        dub_speech_ratio=float(dub_speech.mean()),
+    )
+
+
+def _generator_params(cfg: GenerateConfig) -> dict:
+    if cfg.backend == "retrieval":
+        return {"context_frames": cfg.context_frames, "ridge_alpha": cfg.ridge_alpha, "candidates": cfg.candidates, "jump_cost": cfg.jump_cost}
+    return {"weights": str(cfg.weights) if cfg.weights else None}
+
+
+def run_generate(clip: ClipRun) -> GenerateRecord:
+    probe_rec = clip.record("probe", ProbeRecord)
+    stream = video_stream(clip.video, probe_rec)
+    at = clip.layout.artifact
+    cfg = clip.config
+    return clip.run(
+        "generate", ["generate", "remux", "blend"], ["probe", "audio_clean", "stabilize"], [], GenerateRecord,
+        lambda out: generate(clip.video, probe_rec, stream, at("stabilize", "landmarks.npz"), at("audio_clean", "analysis.wav"), at("audio_clean", "source_analysis.wav"), out, cfg.generate, cfg.blend, cfg.remux.sync_mode),
+    )
+
+
+generate_task = stage_task(run_generate)

@@ -1,0 +1,119 @@
+"""stabilize: landmarks once per frame, smoothed, and each frame's map to the canonical face.
+
+Every later stage (generate, blend, drift) reuses these landmarks instead of running
+the landmarker again. Pose is smoothed more than the lips: a head sways slowly, but
+lips close for only a frame or two on /p b m/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+from scipy.signal import savgol_filter
+
+from lipdub import LipdubError, media
+from lipdub import face_geometry as fg
+from lipdub.infra.config import StabilizeConfig
+from lipdub.models.registry import get_model
+from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.prefect_task import stage_task
+from lipdub.tasks.face_detect import FaceRecord
+from lipdub.tasks.probe import ProbeRecord, video_stream
+
+
+class StabilizeRecord(BaseModel):
+    frames_with_landmarks: int
+    frames_usable: int  # landmarks found, not tiny, not in profile
+    profile_frames: int
+    median_yaw_deg: float
+    mouth_opening_mean: float
+    mouth_opening_p95: float
+    landmarker: str
+    canonical_size: int
+
+
+def _smooth(series: np.ndarray, window: int) -> np.ndarray:
+    """Savitzky-Golay along time over each run of valid frames."""
+    out = series.copy()
+    valid = ~np.isnan(series.reshape(len(series), -1)[:, 0])
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        w = min(window, (b - a) | 1 if (b - a) % 2 else (b - a) - 1)
+        if w >= 3:
+            out[a:b] = savgol_filter(series[a:b], w, 2, axis=0)
+    return out
+
+
+def mouth_opening(lips_canonical: np.ndarray) -> np.ndarray:
+    """Inner-lip gap (13 to 14) in canonical pixels, per frame."""
+    upper, lower = fg.LIPS.index(fg.UPPER_INNER_LIP), fg.LIPS.index(fg.LOWER_INNER_LIP)
+    return lips_canonical[:, lower, 1] - lips_canonical[:, upper, 1]
+
+
+def landmarks_in(video: Path, stream: media.VideoStreamInfo, crop: tuple[int, int, int, int], has_face: np.ndarray, landmarker_name: str, frame_indices: list[int] | None = None) -> np.ndarray:
+    """(frames, 478, 3) landmarks in full-frame pixels, NaN where none were found."""
+    landmarker = get_model("landmarker", landmarker_name)
+    x0, y0, x1, y1 = crop
+    n = stream.n_frames
+    out = np.full((n, 478, 3), np.nan, np.float32)
+    for i, rgb in media.read_frames(video, stream):
+        if not has_face[i]:
+            continue
+        pts = landmarker.landmarks(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+        if pts is not None:
+            pts[:, 0] += x0
+            pts[:, 1] += y0
+            out[i] = pts
+    return out
+
+
+def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_dir: Path, cfg: StabilizeConfig, canonical_size: int | None, tiny: bool) -> StabilizeRecord:
+    faces = np.load(faces_npz)
+    has_face = ~np.isnan(faces["boxes"][:, 0])
+    raw = landmarks_in(video, stream, tuple(int(v) for v in faces["crop"]), has_face, cfg.landmarker)
+    found = ~np.isnan(raw[:, 0, 0])
+    yaw = np.array([fg.yaw_deg(p) if ok else np.nan for p, ok in zip(raw, found)])
+    profile = found & (np.abs(yaw) > cfg.max_yaw_deg)
+    if not found.any():
+        raise LipdubError(video, "no face landmarks found in any frame")
+    lm = _smooth(raw[:, :, :2], cfg.smooth_lips_frames)
+    canonical_size = canonical_size or fg.auto_canonical_size(lm)
+    template = fg.canonical_template(lm[:, fg.STABLE], canonical_size)
+    to_canon = np.full((len(lm), 2, 3), np.nan, np.float32)
+    for i in np.flatnonzero(found):
+        to_canon[i] = fg.to_canonical(lm[i, fg.STABLE], template)
+    to_canon = _smooth(to_canon, cfg.smooth_pose_frames)
+    lips = np.full((len(lm), len(fg.LIPS), 2), np.nan, np.float32)
+    jaw = np.full((len(lm), len(fg.JAW), 2), np.nan, np.float32)
+    nose = np.full((len(lm), len(fg.NOSE_BASE), 2), np.nan, np.float32)
+    for i in np.flatnonzero(found):
+        lips[i] = fg.apply(to_canon[i], lm[i, fg.LIPS])
+        jaw[i] = fg.apply(to_canon[i], lm[i, fg.JAW])
+        nose[i] = fg.apply(to_canon[i], lm[i, fg.NOSE_BASE])
+    usable = found & ~profile & (not tiny)
+    opening = mouth_opening(lips)
+    np.savez_compressed(out_dir / "landmarks.npz", landmarks=lm, raw=raw[:, :, :2], to_canonical=to_canon, lips=lips, jaw=jaw, nose=nose, opening=opening, yaw=yaw, usable=usable, template=template, canonical_size=canonical_size)
+    valid_open = opening[found]
+    return StabilizeRecord(
+        frames_with_landmarks=int(found.sum()),
+        frames_usable=int(usable.sum()),
+        profile_frames=int(profile.sum()),
+        median_yaw_deg=float(np.nanmedian(yaw)) if found.any() else 0.0,
+        mouth_opening_mean=float(valid_open.mean()) if found.any() else 0.0,
+        mouth_opening_p95=float(np.percentile(valid_open, 95)) if found.any() else 0.0,
+        landmarker=cfg.landmarker,
+        canonical_size=canonical_size,
+    )
+
+
+def run_stabilize(clip: ClipRun) -> StabilizeRecord:
+    stream = video_stream(clip.video, clip.record("probe", ProbeRecord))
+    faces = clip.layout.artifact("face_detect", "faces.npz")
+    tiny = clip.record("face_detect", FaceRecord).tiny
+    size = clip.config.generate.canonical_size
+    return clip.run("stabilize", ["stabilize"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, size, tiny))
+
+
+stabilize_task = stage_task(run_stabilize)
