@@ -42,6 +42,14 @@ def check_output(output: Path, inputs: list[Path]) -> None:
         raise LipdubError(output, "output folder is not writable")
 
 
+def check_inputs(video: Path, audio: Path, output: Path) -> None:
+    video, audio, output = Path(video), Path(audio), Path(output)
+    for path in (video, audio):
+        if not path.is_file():
+            raise LipdubError(path, "file not found" if not path.exists() else "not a file")
+    check_output(output, [video, audio])
+
+
 @dataclass
 class ClipRun:
     video: Path
@@ -61,10 +69,7 @@ class ClipRun:
     @classmethod
     def start(cls, video: Path, audio: Path, output: Path, config: Config, on_event: StageEvent | None = None) -> ClipRun:
         video, audio, output = Path(video), Path(audio), Path(output)
-        for path in (video, audio):
-            if not path.is_file():
-                raise LipdubError(path, "file not found" if not path.exists() else "not a file")
-        check_output(output, [video, audio])
+        check_inputs(video, audio, output)
         layout = ClipLayout(config.work_dir, clip_id_for(video, audio))
         return cls(video, audio, output, config, layout, new_run_id(), on_event)
 

@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
 from lipdub.models.base import Detection
+
+
+# mediapipe 0.10.14 calls a protobuf API that protobuf 4.25 marks deprecated, once per frame
+warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+
+
+@contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """TFLite and absl print set-up chatter from C++ straight to fd 2; hide it while loading."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class MediaPipeDetector:
     name = "mediapipe"
 
     def __init__(self, min_confidence: float = 0.5):
-        from mediapipe.python.solutions import face_detection
+        with _quiet_native_stderr():
+            from mediapipe.python.solutions import face_detection
 
         # full-range model: talking heads range from close-ups to wide shots
-        self._model = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+        with _quiet_native_stderr():
+            self._model = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+            self._model.process(np.zeros((64, 64, 3), np.uint8))
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         out = []
@@ -34,9 +62,12 @@ class MediaPipeLandmarker:
     name = "mediapipe"
 
     def __init__(self) -> None:
-        from mediapipe.python.solutions import face_mesh
+        with _quiet_native_stderr():
+            from mediapipe.python.solutions import face_mesh
 
-        self._model = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
+        with _quiet_native_stderr():
+            self._model = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
+            self._model.process(np.zeros((64, 64, 3), np.uint8))
 
     def landmarks(self, frame: np.ndarray) -> np.ndarray | None:
         h, w = frame.shape[:2]
