@@ -19,12 +19,19 @@ def dbfs(x: np.ndarray | float) -> np.ndarray | float:
     return 20.0 * np.log10(np.maximum(np.abs(x), EPS))
 
 
+def _frames(mono: np.ndarray, win: int, hop: int) -> np.ndarray:
+    """Centred, zero-padded frames (n_frames, win), frame i centred on sample i * hop."""
+    padded = np.pad(mono, (win // 2, win // 2))
+    n = 1 + max(0, len(padded) - win) // hop
+    return np.lib.stride_tricks.sliding_window_view(padded, win)[::hop][:n]
+
+
 def frame_rms_db(mono: np.ndarray, sample_rate: int, hop_s: float = 0.01, win_s: float = 0.02) -> np.ndarray:
     """RMS level in dBFS on a regular grid (hop_s apart, centred windows)."""
     hop = max(1, int(round(hop_s * sample_rate)))
     win = max(hop, int(round(win_s * sample_rate)))
-    rms = librosa.feature.rms(y=mono, frame_length=win, hop_length=hop, center=True)[0]
-    return dbfs(rms)
+    frames = _frames(mono.astype(np.float32), win, hop)
+    return dbfs(np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)))
 
 
 def speech_threshold_db(level_db: np.ndarray, relative_db: float) -> float:
@@ -49,8 +56,12 @@ def resample_to_grid(values: np.ndarray, src_hop_s: float, times_s: np.ndarray) 
 def log_mel_frames(mono: np.ndarray, sample_rate: int, times_s: np.ndarray, n_mels: int = 26) -> np.ndarray:
     """Log-mel energies (frames x n_mels) sampled at the given times (e.g. video frame times)."""
     hop = int(round(0.01 * sample_rate))
-    mel = librosa.feature.melspectrogram(y=mono, sr=sample_rate, n_fft=int(0.025 * sample_rate) * 2, win_length=int(0.025 * sample_rate), hop_length=hop, n_mels=n_mels, fmin=60, fmax=min(7600, sample_rate / 2))
-    log_mel = np.log(mel + 1e-8)
+    win = int(round(0.025 * sample_rate))
+    n_fft = 1 << (win - 1).bit_length()
+    frames = _frames(mono.astype(np.float32), win, hop) * np.hanning(win).astype(np.float32)
+    power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
+    bank = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=60, fmax=min(7600, sample_rate / 2))
+    log_mel = np.log(power @ bank.T + 1e-8).T
     idx = np.clip(np.round(times_s / 0.01).astype(int), 0, log_mel.shape[1] - 1)
     # average the 10 ms rows that fall inside each video frame's span (+-half a frame)
     span = max(1, int(round(np.median(np.diff(times_s)) / 0.01))) if len(times_s) > 1 else 1

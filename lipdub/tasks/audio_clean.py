@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import librosa
 import noisereduce
 import numpy as np
 import pyloudnorm
+import soxr
 from pydantic import BaseModel
 
 from lipdub import LipdubError, media
@@ -73,7 +73,7 @@ def measure(samples: np.ndarray, sample_rate: int, cfg: AudioConfig) -> AudioSta
 
 def analysis_copy(samples: np.ndarray, sample_rate: int, cfg: AudioConfig) -> np.ndarray:
     """16 kHz mono, spectral-gated, peak-normalised: the copy every model hears."""
-    mono = librosa.resample(to_mono(samples), orig_sr=sample_rate, target_sr=cfg.analysis_sample_rate, res_type="soxr_hq")
+    mono = soxr.resample(to_mono(samples), sample_rate, cfg.analysis_sample_rate, quality="HQ")
     if cfg.denoise and len(mono) > cfg.analysis_sample_rate // 2:
         mono = noisereduce.reduce_noise(y=mono, sr=cfg.analysis_sample_rate, stationary=True, prop_decrease=cfg.denoise_strength)
     peak = np.max(np.abs(mono)) if len(mono) else 0.0

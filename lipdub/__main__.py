@@ -1,0 +1,3 @@
+from lipdub.cli import main
+
+main()

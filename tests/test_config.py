@@ -1,0 +1,43 @@
+"""Config: one schema, presets validated on load, unknown keys rejected."""
+
+import pytest
+
+from lipdub import LipdubError
+from lipdub.infra.config import SyncMode, load_config, preset_names
+
+
+def test_every_preset_loads_and_validates():
+    for name in preset_names():
+        cfg = load_config(preset=name)
+        assert cfg.preset == name
+
+
+def test_user_file_overrides_preset_values(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("preset: fast\nremux:\n  sync_mode: loop\nblend:\n  crf: 20\n")
+    cfg = load_config(path)
+    assert cfg.preset == "fast"
+    assert cfg.remux.sync_mode is SyncMode.loop
+    assert cfg.blend.crf == 20
+    assert cfg.blend.preset == "ultrafast"  # from the fast preset
+
+
+def test_unknown_key_is_a_one_line_error_naming_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("blend:\n  crff: 20\n")
+    with pytest.raises(LipdubError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "blend.crff" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_preset_is_rejected():
+    with pytest.raises(LipdubError, match="unknown preset"):
+        load_config(preset="nope")
+
+
+def test_section_hash_changes_only_with_its_section():
+    a = load_config()
+    b = load_config(blend={"crf": 23})
+    assert a.section_hash("blend") != b.section_hash("blend")
+    assert a.section_hash("generate") == b.section_hash("generate")
