@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -102,16 +103,63 @@ class ChildRun:
     returncode: int
     wall_s: float
     peak_rss_mib: float
+    tree_peak_rss_mib: float | None
     user_s: float
     sys_s: float
     timed_out: bool
+
+
+def _tree_rss_kib(root: int) -> int | None:
+    """Sum of VmRSS over root and all its descendants, from /proc (None off Linux)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            pass
+    return total
+
+
+class TreeSampler(threading.Thread):
+    """Polls the RSS of a process tree (the Prefect flow may start a server child)."""
+
+    def __init__(self, pid: int, every_s: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.every_s, self.peak_kib = pid, every_s, None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            kib = _tree_rss_kib(self.pid)
+            if kib is not None:
+                self.peak_kib = max(self.peak_kib or 0, kib)
+            self.stop.wait(self.every_s)
 
 
 def run_measured(cmd: list[str], log: Path, timeout_s: float, env: dict[str, str] | None = None) -> ChildRun:
     """Run cmd, wait for it with wait4 to get its own rusage (peak RSS), log its output.
 
     ru_maxrss (KiB on Linux) is the largest RSS of the child or of any descendant it
-    waited for; it is not a sum over processes.
+    waited for; it is not a sum over processes. The sampled tree peak is that sum.
     """
     with open(log, "wb") as fh:
         started = time.perf_counter()
@@ -127,13 +175,18 @@ def run_measured(cmd: list[str], log: Path, timeout_s: float, env: dict[str, str
 
         timer = threading.Timer(timeout_s, kill)
         timer.start()
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
+            sampler.stop.set()
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(proc.returncode, wall, usage.ru_maxrss / 1024.0, usage.ru_utime, usage.ru_stime, timed_out.is_set())
+    sampler.join()
+    tree = None if sampler.peak_kib is None else sampler.peak_kib / 1024.0
+    return ChildRun(proc.returncode, wall, usage.ru_maxrss / 1024.0, tree, usage.ru_utime, usage.ru_stime, timed_out.is_set())
 
 
 # ---------------------------------------------------------------- media facts (PyAV)
@@ -166,6 +219,17 @@ def output_facts(path: Path) -> dict[str, Any]:
         vs = c.streams.video[0]
         times = [float(f.pts * vs.time_base) for f in c.decode(vs) if f.pts is not None]
         declared = float(vs.average_rate) if vs.average_rate else None
+        audio_start = audio_end = audio_samples = None
+        if c.streams.audio:
+            c.seek(0)
+            a = c.streams.audio[0]
+            frames = [(f.pts, f.samples) for f in c.decode(a)]
+            if frames:
+                audio_samples = sum(n for _, n in frames)
+                if frames[0][0] is not None and frames[-1][0] is not None:
+                    audio_start = float(frames[0][0] * a.time_base)
+                    audio_end = float(frames[-1][0] * a.time_base) + frames[-1][1] / a.rate
+            rate = a.rate
     n = len(times)
     times.sort()
     if n >= 2 and times[-1] > times[0]:
@@ -173,18 +237,20 @@ def output_facts(path: Path) -> dict[str, Any]:
     else:
         fps = declared or 0.0
     steps = [b - a for a, b in zip(times, times[1:])]
-    facts: dict[str, Any] = {
+    video_end = times[-1] + 1 / fps if times and fps else None
+    return {
         "out_frames": n,
         "out_fps": fps,
         "out_fps_declared": declared,
         "out_video_s": n / fps if fps else None,
         "out_frame_step_spread": (max(steps) - min(steps)) * fps if steps else None,  # in frames; 0 for CFR
+        "out_video_start_s": times[0] if times else None,
+        "out_audio_start_s": audio_start,
+        # decoded samples include the AAC encoder delay when the file does not mark it
+        "out_audio_s": audio_samples / rate if audio_samples is not None else None,
+        # where the last sound ends against where the last picture ends, in frames
+        "av_end_diff_frames": (audio_end - video_end) * fps if audio_end is not None and video_end is not None else None,
     }
-    try:
-        facts["out_audio_s"] = audio_seconds(path)
-    except (IndexError, Exception):  # noqa: BLE001 - no audio stream is itself a finding
-        facts["out_audio_s"] = None
-    return facts
 
 
 # ---------------------------------------------------------------- manifest
@@ -251,7 +317,7 @@ def bench_pair(clip: Path, speech: Path, out_root: Path, args: argparse.Namespac
         cmd += ["--sync-mode", args.sync_mode]
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
     run = run_measured(cmd, pair_dir / "lipdub.log", args.timeout, env)
-    res |= {"wall_s": run.wall_s, "peak_rss_mib": run.peak_rss_mib, "cpu_user_s": run.user_s, "cpu_sys_s": run.sys_s, "returncode": run.returncode}
+    res |= {"wall_s": run.wall_s, "peak_rss_mib": run.peak_rss_mib, "tree_peak_rss_mib": run.tree_peak_rss_mib, "cpu_user_s": run.user_s, "cpu_sys_s": run.sys_s, "returncode": run.returncode}
 
     row = manifest_row(work)
     if row is not None:
@@ -269,16 +335,19 @@ def bench_pair(clip: Path, speech: Path, out_root: Path, args: argparse.Namespac
         why = (row or {}).get("error") or next((ln for ln in reversed(log_tail) if "error" in ln.lower()), None) or (log_tail[-1] if log_tail else "")
         stage = (row or {}).get("failed_stage")
         res["error"] = f"exit {run.returncode}" + (f" in {stage}" if stage else "") + (f": {why.strip()}" if why else "")
+        res["error_short"] = f"exit {run.returncode}" + (f" in {stage}" if stage else "")
+        kind = re.match(r"\s*([A-Za-z_][\w.]*(?:Error|Exception))\b", (row or {}).get("error") or "")
+        if kind:
+            res["error_short"] += f": {kind.group(1)}"
         if row is None:
             res["error"] += " (no manifest row)"
+            res["error_short"] += " (no manifest row)"
 
     if output.is_file():
         try:
             res |= output_facts(output)
             fps = res["out_fps"]
             res["dur_diff_frames"] = (res["out_video_s"] - res["dub_s"]) * fps if res.get("out_video_s") else None
-            if res.get("out_audio_s") is not None and res.get("out_video_s"):
-                res["av_diff_frames"] = (res["out_audio_s"] - res["out_video_s"]) * fps
         except Exception as exc:  # noqa: BLE001 - an unreadable output is reported, not fatal
             res["error"] = (res["error"] + "; " if res["error"] else "") + f"output unreadable: {exc.__class__.__name__}: {exc}"
     media_s = res.get("output_duration_s") or res.get("out_video_s")
@@ -323,9 +392,8 @@ def report(results: list[dict[str, Any]]) -> tuple[str, dict[str, Any], dict[str
     rows = []
     for r in results:
         dd = r.get("dur_diff_frames")
-        verdict = f"FAILED: {r['error']}" if r["error"] else fmt(r.get("sync_verdict_after"))
-        if len(verdict) > 90:
-            verdict = verdict[:87] + "..."
+        short = r.get("error_short") or r["error"] or ""
+        verdict = f"FAILED ({short[:60]})" if r["error"] else fmt(r.get("sync_verdict_after"))
         rows.append([
             r["clip"].removesuffix(".mp4"), r["speech"].removesuffix(".wav"), fmt(r.get("media_s")), fmt(r.get("wall_s"), ".1f"), fmt(r.get("rtf")),
             fmt(r.get("x_ffmpeg"), ".0f"), fmt(r.get("peak_rss_mib"), ".0f"), fmt(None if dd is None else abs(dd), ".1f"),
@@ -343,11 +411,12 @@ def report(results: list[dict[str, Any]]) -> tuple[str, dict[str, Any], dict[str
         "median_rtf": statistics.median(rtfs) if rtfs else None,
         "max_rtf": max(rtfs) if rtfs else None,
         "max_peak_rss_mib": max(rss) if rss else None,
+        "max_tree_peak_rss_mib": max((r["tree_peak_rss_mib"] for r in results if r.get("tree_peak_rss_mib")), default=None),
         "median_x_ffmpeg": statistics.median([r["x_ffmpeg"] for r in ok if r.get("x_ffmpeg")]) if any(r.get("x_ffmpeg") for r in ok) else None,
     }
     overall = (
         f"overall: {summary['pairs']} pairs, median RTF {fmt(summary['median_rtf'])}, max RTF {fmt(summary['max_rtf'])}, "
-        f"max peak RSS {fmt(summary['max_peak_rss_mib'], '.0f')} MiB, median x ffmpeg {fmt(summary['median_x_ffmpeg'], '.0f')}, failures {summary['failures']}"
+        f"max peak RSS {fmt(summary['max_peak_rss_mib'], '.0f')} MiB (whole process tree, sampled: {fmt(summary['max_tree_peak_rss_mib'], '.0f')} MiB), median x ffmpeg {fmt(summary['median_x_ffmpeg'], '.0f')}, failures {summary['failures']}"
     )
 
     stage_means: dict[str, float] = {}

@@ -72,6 +72,16 @@ class MediaInfo:
     video: VideoStreamInfo | None
     audio: AudioStreamInfo | None
 
+    def frame_times_in_audio_s(self) -> np.ndarray:
+        """Each video frame's time measured from the first decoded audio sample.
+
+        Stream start times differ (B-frame delay, AAC priming, edit lists); sync
+        analysis must compare frames and samples on this common clock.
+        """
+        assert self.video is not None
+        audio_start = self.audio.start_time_s if self.audio else self.video.start_time_s
+        return self.video.frame_times_s + self.video.start_time_s - audio_start
+
 
 def _open(path: Path | str) -> av.container.InputContainer:
     path = Path(path)
@@ -265,7 +275,8 @@ def remux(segments: Sequence[Path], audio: np.ndarray, sample_rate: int, out_pat
     with av.open(str(out_path), "w", format="mp4", options=options) as out:
         first = av.open(str(segments[0]))
         v_out = out.add_stream_from_template(first.streams.video[0])
-        v_out.time_base = 1 / (fps * 512) if fps.denominator == 1 else Fraction(fps.denominator, fps.numerator * 512)
+        tick = Fraction(fps.denominator, fps.numerator * 512)  # 512 ticks a frame; the muxer may rebase
+        v_out.time_base = tick
         layout = "mono" if audio.shape[1] == 1 else "stereo"
         a_out = out.add_stream("aac", rate=sample_rate, layout=layout)
         a_out.bit_rate = audio_bitrate
@@ -281,10 +292,11 @@ def remux(segments: Sequence[Path], audio: np.ndarray, sample_rate: int, out_pat
                         continue
                     pts_frames = round(packet.pts * vs.time_base / frame_dur)
                     dts_frames = round(packet.dts * vs.time_base / frame_dur) if packet.dts is not None else pts_frames
-                    packet.pts = int((offset_frames + pts_frames) * frame_dur / v_out.time_base)
-                    packet.dts = int((offset_frames + dts_frames) * frame_dur / v_out.time_base)
-                    packet.duration = int(frame_dur / v_out.time_base)
                     packet.stream = v_out
+                    packet.time_base = tick
+                    packet.pts = (offset_frames + pts_frames) * 512
+                    packet.dts = (offset_frames + dts_frames) * 512
+                    packet.duration = 512
                     out.mux(packet)
                     n += 1
                 offset_frames += n

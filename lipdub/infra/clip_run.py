@@ -7,7 +7,6 @@ fingerprints later stages hash, the timings and what was reused.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -38,8 +37,12 @@ def check_output(output: Path, inputs: list[Path]) -> None:
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         raise LipdubError(output, f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise LipdubError(output, "output folder is not writable")
+    probe = parent / f".{output.name}.lipdub-write-test"
+    try:  # a real write: permission bits say nothing for root or read-only mounts
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise LipdubError(output, f"output folder is not writable ({exc.strerror})") from exc
 
 
 def check_inputs(video: Path, audio: Path, output: Path) -> None:

@@ -20,6 +20,7 @@ from lipdub.tasks.stabilize import mouth_opening
 
 N_COMPONENTS = 5
 MIN_SPEECH_FRAMES = 50
+MIN_LIBRARY_FRAMES = 10
 HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
 POSE_WEIGHT = 0.02  # per degree of yaw difference
 
@@ -35,6 +36,9 @@ class RetrievalGenerator:
 
     def generate(self, req: GenerateRequest) -> GenerateResult:
         usable = np.flatnonzero(req.usable)
+        if len(usable) < MIN_LIBRARY_FRAMES:  # tiny or profile faces throughout: pass everything through
+            n_out = len(req.target)
+            return GenerateResult(mouths=req.library[req.target], chosen=np.full(n_out, -1), predicted_opening=np.zeros(n_out, np.float32), mapping="none")
         shapes = req.lips.reshape(len(req.lips), -1)
         mean = shapes[usable].mean(axis=0)
         _, sv, vt = np.linalg.svd(shapes[usable] - mean, full_matrices=False)

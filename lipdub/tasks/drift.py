@@ -61,14 +61,14 @@ def drift(output_mp4: Path, video: Path, landmarks_npz: Path, crop: tuple[int, i
     for j in np.flatnonzero(found):
         lips[j] = fg.apply(lm["to_canonical"][target[j]], raw[j, fg.LIPS])
     audio, rate = media.read_audio(output_mp4, analysis_rate, mono=True)
-    out_result = _measure(lips, found, audio[:, 0], rate, stream.frame_times_s, fps, cfg)
+    out_result = _measure(lips, found, audio[:, 0], rate, out_info.frame_times_in_audio_s(), fps, cfg)
 
     src_result = None
     src_audio, src_rate = media.read_audio(source_wav, mono=True)
     if len(src_audio) > src_rate // 2:
-        src_info = media.probe(video).video
+        src_info = media.probe(video)
         src_valid = lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
-        src_result = _measure(np.nan_to_num(lm["lips"]), src_valid, src_audio[:, 0], src_rate, src_info.frame_times_s, src_info.actual_fps, cfg)
+        src_result = _measure(np.nan_to_num(lm["lips"]), src_valid, src_audio[:, 0], src_rate, src_info.frame_times_in_audio_s(), src_info.video.actual_fps, cfg)
     windows = [{"which": which, **w.__dict__} for which, r in (("output", out_result), ("source", src_result)) if r for w in r.windows]
     (out_dir / "windows.json").write_text(json.dumps(windows, indent=1))
     return DriftRecord(output=SyncMetrics.of(out_result), source=SyncMetrics.of(src_result) if src_result else None)

@@ -1,0 +1,58 @@
+"""Fixtures the tests make themselves: a synthetic talking face (scikit-image's astronaut
+with a mouth driven by a known envelope) and speech-like dub tracks. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from lipdub import samples  # noqa: E402
+from lipdub.infra.config import Config, load_config  # noqa: E402
+
+FPS = 25.0
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def talking_face(media_dir) -> samples.TalkingFace:
+    """4 s, 25 fps, 256 px talking face with its own in-sync soundtrack."""
+    return samples.make_talking_face(media_dir / "face.mp4", duration_s=4.0, fps=FPS, seed=3)
+
+
+@pytest.fixture(scope="session")
+def dub_wav(media_dir) -> Path:
+    """A different voice saying different syllables, 5 s long (longer than the video)."""
+    envelope = samples.speech_envelope(5.0, FPS, seed=11)
+    speech = samples.synth_speech(envelope, FPS, 22050, seed=11, f0_hz=190.0)
+    return samples.write_wav(media_dir / "dub.wav", np.stack([speech, speech], axis=1), 22050)
+
+
+@pytest.fixture(scope="session")
+def short_dub_wav(media_dir) -> Path:
+    envelope = samples.speech_envelope(2.5, FPS, seed=5)
+    return samples.write_wav(media_dir / "short.wav", samples.synth_speech(envelope, FPS, 16000, seed=5), 16000)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One temporary Prefect API for the whole session (flows need one)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture()
+def config(tmp_path) -> Config:
+    return load_config(work_dir=tmp_path / "work")

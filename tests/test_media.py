@@ -1,0 +1,81 @@
+"""media: probing, frame-accurate chunked decode, segment encode and remux."""
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from lipdub import LipdubError, media
+
+
+def test_probe_reports_frames_rate_and_audio(talking_face):
+    info = media.probe(talking_face.video_path)
+    assert info.video.n_frames == talking_face.n_frames == 100
+    assert info.video.actual_fps == pytest.approx(25.0, rel=1e-3)
+    assert info.audio is not None and info.audio.duration_s == pytest.approx(4.0, abs=0.05)
+
+
+def test_seeking_decode_gives_the_same_frames_as_a_full_decode(talking_face):
+    stream = media.probe(talking_face.video_path).video
+    everything = {i: f for i, f in media.read_frames(talking_face.video_path, stream)}
+    chunk = list(media.read_frames(talking_face.video_path, stream, 37, 45))
+    assert [i for i, _ in chunk] == list(range(37, 45))
+    for i, frame in chunk:
+        assert np.array_equal(frame, everything[i])
+
+
+def test_sequence_decode_follows_a_bounce(talking_face):
+    stream = media.probe(talking_face.video_path).video
+    order = [95, 96, 97, 98, 99, 98, 97, 96, 95, 94]
+    frames = list(media.read_frame_sequence(talking_face.video_path, stream, order))
+    direct = {i: f for i, f in media.read_frames(talking_face.video_path, stream, 94, 100)}
+    assert all(np.array_equal(f, direct[i]) for f, i in zip(frames, order))
+
+
+def test_segments_join_into_one_cfr_stream_with_audio(tmp_path):
+    fps = Fraction(1350, 61)
+    segs = []
+    for k in range(3):
+        path = tmp_path / f"{k}.mp4"
+        with media.SegmentWriter(path, 64, 48, fps) as w:
+            for i in range(10):
+                w.write(np.full((48, 64, 3), 20 * k + i, np.uint8))
+        segs.append(path)
+    audio = np.zeros((int(30 / float(fps) * 48000), 2), np.float32)
+    out = tmp_path / "out.mp4"
+    media.remux(segs, audio, 48000, out, fps)
+    info = media.probe(out)
+    assert info.video.n_frames == 30
+    assert info.video.actual_fps == pytest.approx(float(fps), rel=1e-3)
+    times = np.diff(info.video.frame_times_s)
+    assert np.allclose(times, 1 / float(fps), atol=1e-3)  # constant frame rate across segment joins
+    assert info.audio.duration_s == pytest.approx(30 / float(fps), abs=0.05)
+
+
+def test_vfr_timestamps_change_the_actual_rate(tmp_path):
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 30)
+        pts = 0
+        for i in range(40):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 5, np.uint8), format="rgb24")
+            frame.pts = pts
+            pts += 1 if i % 2 else 2  # every other frame lasts two ticks
+            for p in s.encode(frame):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    v = media.probe(path).video
+    assert v.n_frames == 40
+    assert v.actual_fps < 25 and v.declared_fps == pytest.approx(30, rel=0.05) or v.actual_fps < v.declared_fps
+
+
+def test_unreadable_file_is_a_named_error(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(LipdubError, match="not a readable media file") as info:
+        media.probe(bad)
+    assert str(bad) in str(info.value)

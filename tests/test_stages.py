@@ -1,0 +1,133 @@
+"""Every stage on the synthetic talking face, called as plain functions (no Prefect)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lipdub import face_geometry as fg
+from lipdub import media
+from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.config import load_config
+from lipdub.tasks import audio_clean, blend, drift, enhance, face_detect, generate, probe, remux, stabilize
+
+STAGES = [probe, audio_clean, face_detect, stabilize, generate, enhance, blend, remux, drift]
+
+
+@pytest.fixture(scope="module")
+def clip(talking_face, dub_wav, tmp_path_factory) -> ClipRun:
+    work = tmp_path_factory.mktemp("stages")
+    run = ClipRun.start(talking_face.video_path, dub_wav, work / "out.mp4", load_config(work_dir=work / "work"))
+    for module in STAGES:
+        getattr(module, f"run_{module.__name__.rsplit('.', 1)[1]}")(run)
+    return run
+
+
+def test_probe_flags_a_dub_longer_than_the_video(clip):
+    rec = clip.records["probe"]
+    assert rec.n_frames == 100 and rec.actual_fps == pytest.approx(25.0, rel=1e-3)
+    assert "dub_longer" in rec.flags and not rec.vfr
+    assert rec.dub_sample_rate == 22050 and rec.dub_channels == 2
+
+
+def test_audio_clean_measures_and_keeps_the_dub_untouched(clip, dub_wav):
+    rec = clip.records["audio_clean"]
+    assert 0.3 < rec.dub.speech_ratio < 0.95
+    assert rec.dub.leading_silence_s == pytest.approx(0.3, abs=0.1)
+    assert rec.dub.peak_dbfs == pytest.approx(-6, abs=1.5)
+    assert rec.dub.noise_floor_dbfs < -50
+    analysis, rate = media.read_audio(clip.layout.artifact("audio_clean", "analysis.wav"))
+    assert rate == 16000 and analysis.shape[1] == 1
+    assert 20 * np.log10(np.abs(analysis).max()) == pytest.approx(-3.0, abs=0.05)
+    delivered, d_rate = media.read_audio(clip.layout.artifact("audio_clean", "delivery.wav"))
+    original, o_rate = media.read_audio(dub_wav)
+    assert d_rate == o_rate and np.array_equal(delivered, original)
+
+
+def test_face_detect_tracks_the_face_in_every_frame(clip):
+    rec = clip.records["face_detect"]
+    assert rec.frames_with_face == 100 and rec.max_faces_in_frame == 1 and not rec.tiny
+    faces = np.load(clip.layout.artifact("face_detect", "faces.npz"))
+    x0, y0, x1, y1 = rec.crop_box
+    boxes = faces["boxes"]
+    assert (boxes[:, 0] >= x0).all() and (boxes[:, 2] <= x1).all() and (boxes[:, 3] <= y1).all()
+
+
+def test_stabilize_finds_lips_that_follow_the_driven_mouth(clip, talking_face):
+    lm = np.load(clip.layout.artifact("stabilize", "landmarks.npz"))
+    assert lm["usable"].all()
+    r = np.corrcoef(lm["opening"], talking_face.mouth_opening)[0, 1]
+    assert r > 0.8
+    # the canonical map puts the outer eye corners where the template says
+    eyes = np.array([fg.apply(m, p[[fg.EYE_OUTER_L, fg.EYE_OUTER_R]]) for m, p in zip(lm["to_canonical"], lm["landmarks"])])
+    size = int(lm["canonical_size"])
+    assert np.abs(eyes[:, :, 1] - fg.EYE_Y * size).max() < 0.05 * size
+
+
+def test_generate_follows_the_dub_and_closes_the_mouth_in_silence(clip):
+    rec = clip.records["generate"]
+    assert rec.n_output_frames == 125 and rec.sync_mode == "bounce"
+    assert rec.frames_generated == 125 and rec.mapping == "speaker"
+    sel = np.load(clip.layout.artifact("generate", "selection.npz"))
+    lm = np.load(clip.layout.artifact("stabilize", "landmarks.npz"))
+    chosen_opening = lm["opening"][sel["chosen"]]
+    speech = sel["dub_speech"]
+    assert chosen_opening[~speech].mean() < 0.5 * chosen_opening[speech].mean()
+    closed = chosen_opening < 0.05 * np.percentile(lm["opening"], 95)
+    assert closed[~speech].mean() >= 0.9
+    assert rec.mean_run_length > 1.5  # runs of consecutive source frames, not a jitter of single frames
+
+
+def test_enhance_keeps_shape_and_changes_pixels(clip):
+    before = np.load(clip.layout.artifact("generate", "mouths.npy"))
+    after = np.load(clip.layout.artifact("enhance", "mouths.npy"))
+    assert before.shape == after.shape and before.dtype == after.dtype == np.uint8
+    assert 0 < np.abs(before.astype(int) - after.astype(int)).mean() < 20
+
+
+def test_blend_leaves_pixels_outside_the_mask_bit_identical(clip, talking_face):
+    lm = np.load(clip.layout.artifact("stabilize", "landmarks.npz"))
+    sel = np.load(clip.layout.artifact("generate", "selection.npz"))
+    mouths = np.load(clip.layout.artifact("enhance", "mouths.npy"))
+    masks = np.load(clip.layout.artifact("generate", "masks.npy"))
+    stream = media.probe(talking_face.video_path).video
+    frames = dict(media.read_frames(talking_face.video_path, stream, 40, 45))
+    for j in range(40, 45):
+        t = sel["target"][j]
+        out, changed = blend.paste(frames[t], mouths[j], masks[j], lm["to_canonical"][t], int(lm["canonical_size"]), 4)
+        diff = np.any(out != frames[t], axis=2)
+        assert 0 < diff.sum() <= changed
+        ys, xs = np.nonzero(diff)
+        eye_line = lm["landmarks"][t][[fg.EYE_OUTER_L, fg.EYE_OUTER_R], 1].max()
+        assert ys.min() > eye_line  # nothing above the eyes changes
+    assert clip.records["blend"].frames_blended == 125
+
+
+def test_remux_matches_the_dub_duration_at_the_source_rate(clip):
+    out = media.probe(clip.layout.artifact("remux", "output.mp4"))
+    assert out.video.n_frames == 125
+    assert out.video.actual_fps == pytest.approx(25.0, rel=1e-3)
+    assert abs(out.video.duration_s - 5.0) <= 1 / 25
+    assert out.audio.codec == "aac"
+
+
+def test_remux_puts_the_dub_exactly_under_the_first_frame(clip):
+    """Where the dub's first sample plays, by timestamps, is where the first frame shows."""
+    path = clip.layout.artifact("remux", "output.mp4")
+    out = media.probe(path)
+    played, rate = media.read_audio(path, mono=True)
+    original, _ = media.read_audio(clip.layout.artifact("audio_clean", "delivery.wav"), rate, mono=True)
+    n = min(len(played), len(original))
+    corr = np.correlate(played[: n, 0], original[: n - 4096, 0], mode="valid")
+    lag_s = int(np.argmax(corr)) / rate  # encoder priming ahead of the dub's first sample
+    assert abs(out.audio.start_time_s + lag_s - out.video.start_time_s) < 0.002
+    assert abs(len(played) / rate - lag_s - 5.0) <= 1 / 25
+
+
+def test_drift_measures_output_and_source(clip):
+    rec = clip.records["drift"]
+    assert rec.source is not None and rec.source.offset_frames is not None
+    assert rec.output.offset_frames is not None
+    assert abs(rec.source.offset_frames) <= 2  # the synthetic source is in sync
+    assert abs(rec.output.offset_frames) <= 2
+    assert rec.output.verdict == "fine"
