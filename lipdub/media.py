@@ -215,7 +215,7 @@ def read_audio(path: Path | str, sample_rate: int | None = None, mono: bool = Fa
 
 def write_wav(path: Path | str, samples: np.ndarray, sample_rate: int) -> None:
     """Write float32 PCM WAV (lossless, any rate/channels)."""
-    samples = samples.reshape(len(samples), -1).astype(np.float32)
+    samples = samples.reshape(len(samples), -1).astype(np.float32) if samples.size else np.zeros((0, 1), np.float32)
     layout = "mono" if samples.shape[1] == 1 else "stereo"
     with av.open(str(path), "w", format="wav") as out:
         stream = out.add_stream("pcm_f32le", rate=sample_rate, layout=layout)

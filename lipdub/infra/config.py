@@ -71,6 +71,7 @@ class GenerateConfig(_Section):
     ridge_alpha: float = 10.0
     candidates: int = Field(24, description="source frames considered per output frame in unit selection")
     jump_cost: float = Field(0.6, description="cost of leaving a run of consecutive source frames")
+    mask_feather_px: float = Field(9.0, description="feather of the lower-face mask written with each mouth, canonical px")
     weights: Path | None = None
 
 
@@ -82,7 +83,6 @@ class EnhanceConfig(_Section):
 
 class BlendConfig(_Section):
     pyramid_levels: int = Field(4, ge=1)
-    feather_px: float = Field(9.0, description="mask feather in canonical px")
     chunk_frames: int = Field(64, ge=1, description="frames per encoded segment")
     crf: int = Field(18, ge=0, le=51)
     preset: str = "veryfast"

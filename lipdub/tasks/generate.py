@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from lipdub import face_geometry as fg
 from lipdub import media
 from lipdub.audio_features import log_mel_frames, speech_mask_frames
-from lipdub.infra.config import BlendConfig, GenerateConfig, SyncMode
+from lipdub.infra.config import GenerateConfig, SyncMode
 from lipdub.models.base import GenerateRequest
 from lipdub.models.registry import get_model
 from lipdub.tasks.probe import ProbeRecord
@@ -59,7 +59,7 @@ def _runs(chosen: np.ndarray) -> float:
     return len(gen) / (breaks + 1)
 
 
-def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, landmarks_npz: Path, analysis_wav: Path, source_wav: Path, out_dir: Path, cfg: GenerateConfig, blend_cfg: BlendConfig, sync_mode: SyncMode) -> GenerateRecord:
+def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, landmarks_npz: Path, analysis_wav: Path, source_wav: Path, out_dir: Path, cfg: GenerateConfig, sync_mode: SyncMode) -> GenerateRecord:
     lm = np.load(landmarks_npz)
     size = int(lm["canonical_size"])
     usable = lm["usable"]
@@ -86,7 +86,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     for j, (t, c) in enumerate(zip(timeline.source_index, result.chosen)):
         if c >= 0:
             jaws = [lm["jaw"][t], lm["jaw"][c]]
-            masks[j] = np.round(fg.lower_face_mask(jaws, lm["nose"][t], size, blend_cfg.feather_px) * 255)
+            masks[j] = np.round(fg.lower_face_mask(jaws, lm["nose"][t], size, cfg.mask_feather_px) * 255)
     np.save(out_dir / "mouths.npy", result.mouths)
     np.save(out_dir / "library.npy", library)
     np.save(out_dir / "masks.npy", masks)
@@ -118,8 +118,8 @@ def run_generate(clip: ClipRun) -> GenerateRecord:
     at = clip.layout.artifact
     cfg = clip.config
     return clip.run(
-        "generate", ["generate", "remux", "blend"], ["probe", "audio_clean", "stabilize"], [], GenerateRecord,
-        lambda out: generate(clip.video, probe_rec, stream, at("stabilize", "landmarks.npz"), at("audio_clean", "analysis.wav"), at("audio_clean", "source_analysis.wav"), out, cfg.generate, cfg.blend, cfg.remux.sync_mode),
+        "generate", ["generate", "remux"], ["probe", "audio_clean", "stabilize"], [], GenerateRecord,
+        lambda out: generate(clip.video, probe_rec, stream, at("stabilize", "landmarks.npz"), at("audio_clean", "analysis.wav"), at("audio_clean", "source_analysis.wav"), out, cfg.generate, cfg.remux.sync_mode),
     )
 
 
