@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -71,8 +72,30 @@ def machine() -> dict[str, Any]:
         "cpu_model": cpu,
         "ram_gib": None if ram_gib is None else round(ram_gib, 1),
         "os": f"{platform.system()} {platform.release()}",
+        "loadavg": loadavg(),
         "python": platform.python_version(),
     }
+
+
+def loadavg() -> str | None:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return None
+
+
+def code_fingerprint() -> str | None:
+    """Hash of the installed lipdub package's .py files, to see if the code changed mid-benchmark."""
+    try:
+        import lipdub
+    except Exception:  # noqa: BLE001
+        return None
+    root = Path(lipdub.__file__).parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
 
 
 # ---------------------------------------------------------------- tools
@@ -306,7 +329,7 @@ def bench_pair(clip: Path, speech: Path, out_root: Path, args: argparse.Namespac
     work = pair_dir / "work"
     work.mkdir(parents=True)
     output = pair_dir / "lipdub.mp4"
-    res: dict[str, Any] = {"type": "pair", "clip": clip.name, "speech": speech.name, "dir": str(pair_dir), "error": None}
+    res: dict[str, Any] = {"type": "pair", "clip": clip.name, "speech": speech.name, "dir": str(pair_dir), "error": None, "code": code_fingerprint(), "loadavg_before": loadavg()}
     res["dub_s"] = audio_seconds(speech)
     res["clip_s"] = clip_seconds(clip)
 
@@ -476,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         lipdub_version = "?"
     print(f"# lipdub clip benchmark — {info['date']}")
     print()
-    print(f"machine: {info['nproc']} CPUs usable ({info['cpu_count']} online), {info['cpu_model']}, {fmt(info['ram_gib'], '.1f')} GiB RAM, {info['os']}, Python {info['python']}")
+    print(f"machine: {info['nproc']} CPUs usable ({info['cpu_count']} online), {info['cpu_model']}, {fmt(info['ram_gib'], '.1f')} GiB RAM, {info['os']}, Python {info['python']}, load average {info['loadavg'] or '?'}")
     print(f"lipdub {lipdub_version} via {' '.join(lipdub_command()[:1])}; preset {args.preset or 'default'}; ffmpeg baseline: {ffmpeg or 'not found (pip install imageio-ffmpeg)'}")
     print(f"media: {media}; pairs: {args.pairs} ({len(pairs)}); scratch: {out_root}")
     print()
@@ -501,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
         fh.write(json.dumps(summary) + "\n")
         fh.write(json.dumps({"type": "stage_means", "seconds": stage_means}) + "\n")
     print(text)
+    codes = {r.get("code") for r in results} | {code_fingerprint()}
+    if len(codes) > 1:
+        print()
+        print(f"warning: the lipdub source changed during the benchmark ({len(codes)} versions seen); rows are not comparable, run again")
     failed = [r for r in results if r["error"]]
     if failed:
         print()
