@@ -41,14 +41,17 @@ class SyncResult:
     windows: list[SyncWindow]
 
 
-def _shape_targets(lips: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def _shape_targets(lips: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Main modes of lip motion (unit variance) and their share of the motion (weights)."""
     flat = lips.reshape(len(lips), -1)
     mean = flat[valid].mean(axis=0)
-    _, _, vt = np.linalg.svd(flat[valid] - mean, full_matrices=False)
+    _, sv, vt = np.linalg.svd(flat[valid] - mean, full_matrices=False)
     y = np.zeros((len(flat), N_COMPONENTS))
     comps = vt[:N_COMPONENTS]
     y[valid, : len(comps)] = (flat[valid] - mean) @ comps.T
-    return y / (y[valid].std(axis=0) + 1e-6)
+    weights = np.zeros(N_COMPONENTS)
+    weights[: len(comps)] = sv[: len(comps)] ** 2
+    return y / (y[valid].std(axis=0) + 1e-6), weights / weights.sum()
 
 
 def verdict_for(offset: float, fine: int, noticeable: int) -> str:
@@ -65,14 +68,14 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     speech = speech_mask_frames(audio, sample_rate, frame_times_s)
     if len(audio) < sample_rate // 2 or speech.mean() < 0.1:
         return cannot("no speech")
-    y = _shape_targets(lips, valid)
+    y, weights = _shape_targets(lips, valid)
     x = av_model.with_context(av_model.normalise(log_mel_frames(audio, sample_rate, frame_times_s), speech), CONTEXT_FRAMES)
     lags = np.arange(-max_lag, max_lag + 1)
     block = max(10, int(round(fps)))
     preds = np.stack([av_model.cross_predict(av_model.lagged(x, -lag), y, valid, alpha=30.0, block=block) for lag in lags])
 
     def score(idx: np.ndarray) -> np.ndarray:
-        return np.array([np.mean([av_model.correlation(p[idx, c], y[idx, c]) for c in range(N_COMPONENTS)]) for p in preds])
+        return np.array([sum(w * av_model.correlation(p[idx, c], y[idx, c]) for c, w in enumerate(weights)) for p in preds])
 
     everything = np.flatnonzero(valid)
     scores = score(everything)
