@@ -79,3 +79,27 @@ def test_unreadable_file_is_a_named_error(tmp_path):
     with pytest.raises(LipdubError, match="not a readable media file") as info:
         media.probe(bad)
     assert str(bad) in str(info.value)
+
+
+def test_probe_flags_vfr_and_a_wrong_declared_rate(tmp_path, dub_wav):
+    from lipdub.infra.config import ProbeConfig
+    from lipdub.tasks.probe import probe
+
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 30)
+        pts = 0
+        for i in range(60):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 4, np.uint8), format="rgb24")
+            frame.pts = pts
+            pts += 1 if i % 3 else 2
+            for p in s.encode(frame):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    rec = probe(path, dub_wav, ProbeConfig())
+    assert rec.vfr and "vfr" in rec.flags
+    assert rec.actual_fps < 0.9 * rec.declared_fps and "fps_declared_mismatch" in rec.flags
+    assert "source_no_audio" in rec.flags
