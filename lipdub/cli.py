@@ -83,10 +83,17 @@ def run(
         cfg = load_config(config, preset, **overrides)
         if sync_mode is not None:
             cfg = cfg.model_copy(update={"remux": cfg.remux.model_copy(update={"sync_mode": sync_mode})})
-        from lipdub.flows.dub_clip import dub_clip
         from lipdub.infra.clip_run import check_inputs
 
         check_inputs(video, audio, output)
+        from lipdub.infra.prefect_api import start_local_api_in_background
+
+        api_ready = start_local_api_in_background()
+        from lipdub.flows.dub_clip import dub_clip
+        from lipdub.models.registry import preload
+
+        preload(cfg)
+        api_ready()
         board = StageBoard()
         with Live(board.table(), console=err, refresh_per_second=4, transient=False) as live:
             board.live = live

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import soundfile
 
 from lipdub import LipdubError
 
@@ -214,19 +215,9 @@ def read_audio(path: Path | str, sample_rate: int | None = None, mono: bool = Fa
 
 
 def write_wav(path: Path | str, samples: np.ndarray, sample_rate: int) -> None:
-    """Write float32 PCM WAV (lossless, any rate/channels)."""
-    samples = samples.reshape(len(samples), -1).astype(np.float32) if samples.size else np.zeros((0, 1), np.float32)
-    layout = "mono" if samples.shape[1] == 1 else "stereo"
-    with av.open(str(path), "w", format="wav") as out:
-        stream = out.add_stream("pcm_f32le", rate=sample_rate, layout=layout)
-        for start in range(0, len(samples), 4096):
-            block = samples[start : start + 4096]
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.reshape(1, -1)), format="flt", layout=layout)
-            frame.sample_rate = sample_rate
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    """Write float32 PCM WAV (lossless, any rate/channels, zero samples allowed)."""
+    samples = samples.reshape(len(samples), -1) if samples.size else np.zeros((0, 1), np.float32)
+    soundfile.write(str(path), samples.astype(np.float32), sample_rate, subtype="FLOAT", format="WAV")
 
 
 def fps_fraction(fps: float) -> Fraction:

@@ -14,12 +14,14 @@ import numpy as np
 from scipy.stats import theilslopes
 
 from lipdub import av_model
+from lipdub import face_geometry as fg
 from lipdub.audio_features import log_mel_frames, speech_mask_frames
 
 N_COMPONENTS = 3
 # Wide audio context lets the regression absorb a lag (a flat-topped score curve); one
 # frame either side keeps the peak sharp.
 CONTEXT_FRAMES = 1
+MIN_DRIFT_SPAN_S = 20.0  # shorter clips give too few windows for a slope
 
 
 @dataclass(frozen=True)
@@ -41,16 +43,28 @@ class SyncResult:
     windows: list[SyncWindow]
 
 
+def mouth_features(lips: np.ndarray) -> np.ndarray:
+    """Articulatory distances (inner and outer opening, widths, side openings) per frame.
+
+    Distances between lip points are blind to the head moving the whole mouth, which
+    a raw lip-contour PCA mistakes for speech."""
+    def dist(a: int, b: int) -> np.ndarray:
+        return np.linalg.norm(lips[:, fg.LIPS.index(a)] - lips[:, fg.LIPS.index(b)], axis=1)
+
+    return np.stack([dist(13, 14), dist(0, 17), dist(61, 291), dist(78, 308), dist(82, 87), dist(312, 317)], axis=1)
+
+
 def _shape_targets(lips: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Main modes of lip motion (unit variance) and their share of the motion (weights)."""
-    flat = lips.reshape(len(lips), -1)
-    mean = flat[valid].mean(axis=0)
-    _, sv, vt = np.linalg.svd(flat[valid] - mean, full_matrices=False)
-    y = np.zeros((len(flat), N_COMPONENTS))
-    comps = vt[:N_COMPONENTS]
-    y[valid, : len(comps)] = (flat[valid] - mean) @ comps.T
+    """Main modes of mouth motion (unit variance) and their share of the motion (weights)."""
+    feats = mouth_features(lips)
+    z = np.zeros_like(feats)
+    z[valid] = (feats[valid] - feats[valid].mean(axis=0)) / (feats[valid].std(axis=0) + 1e-6)
+    _, sv, vt = np.linalg.svd(z[valid], full_matrices=False)
+    k = min(N_COMPONENTS, len(sv))
+    y = np.zeros((len(z), N_COMPONENTS))
+    y[valid, :k] = z[valid] @ vt[:k].T
     weights = np.zeros(N_COMPONENTS)
-    weights[: len(comps)] = sv[: len(comps)] ** 2
+    weights[:k] = sv[:k] ** 2
     return y / (y[valid].std(axis=0) + 1e-6), weights / weights.sum()
 
 
@@ -102,8 +116,10 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
         drift = float(theilslopes(o, t)[0] * 60.0)
     if confidence < 0.05:
         return SyncResult(offset, confidence, drift, "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows)
-    span_min = (frame_times_s[-1] - frame_times_s[0]) / 60.0
-    if abs(drift) * span_min > 2.0:
+    span_s = frame_times_s[-1] - frame_times_s[0]
+    if span_s < MIN_DRIFT_SPAN_S:  # a handful of whole-frame window offsets: no slope to speak of
+        drift = float("nan")
+    if not np.isnan(drift) and abs(drift) * span_s / 60.0 > 2.0:
         sync_class = "growing_drift"
     elif abs(offset) > 1.0:
         sync_class = "constant_offset"

@@ -33,8 +33,8 @@ def test_sequence_decode_follows_a_bounce(talking_face):
     assert all(np.array_equal(f, direct[i]) for f, i in zip(frames, order))
 
 
-def test_segments_join_into_one_cfr_stream_with_audio(tmp_path):
-    fps = Fraction(1350, 61)
+@pytest.mark.parametrize("fps", [Fraction(25), Fraction(30000, 1001), Fraction(1350, 61)])
+def test_segments_join_into_one_cfr_stream_with_audio(tmp_path, fps):
     segs = []
     for k in range(3):
         path = tmp_path / f"{k}.mp4"

@@ -51,7 +51,7 @@ class AudioConfig(_Section):
 class FaceConfig(_Section):
     detector: str = "mediapipe"
     chunk_frames: int = Field(64, ge=1)
-    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    min_confidence: float = Field(0.75, ge=0.0, le=1.0, description="real faces score 0.85-0.97; textures can reach 0.7")
     track_iou: float = Field(0.3, description="min IoU with the previous box to stay on the same track")
     padding: float = Field(0.25, description="crop padding as a fraction of the face size")
     min_face_px: int = Field(48, description="faces smaller than this (height, px) are flagged and passed through")

@@ -39,18 +39,23 @@ class MediaPipeDetector:
         with _quiet_native_stderr():
             from mediapipe.python.solutions import face_detection
 
-        # full-range model: talking heads range from close-ups to wide shots
-        with _quiet_native_stderr():
-            self._model = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
-            self._model.process(np.zeros((64, 64, 3), np.uint8))
+            # short-range first (close-ups, where the full-range model misses faces),
+            # full-range for frames where it finds nothing (small, distant faces)
+            self._models = [face_detection.FaceDetection(model_selection=m, min_detection_confidence=min_confidence) for m in (0, 1)]
+            for model in self._models:
+                model.process(np.zeros((64, 64, 3), np.uint8))
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         out = []
         for rgb in frames:
             h, w = rgb.shape[:2]
-            result = self._model.process(rgb)
+            detections = []
+            for model in self._models:
+                detections = model.process(rgb).detections or []
+                if detections:
+                    break
             faces = []
-            for det in result.detections or []:
+            for det in detections:
                 bb = det.location_data.relative_bounding_box
                 x0, y0 = bb.xmin * w, bb.ymin * h
                 faces.append(Detection((x0, y0, x0 + bb.width * w, y0 + bb.height * h), float(det.score[0])))

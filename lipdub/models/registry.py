@@ -57,3 +57,9 @@ def get_model(kind: str, name: str, **params: Any) -> Any:
     if name not in BACKENDS.get(kind, {}):
         raise LipdubError(name, f"unknown {kind} backend (known: {', '.join(BACKENDS.get(kind, {}))})")
     return _load(kind, name, tuple(sorted(params.items())))
+
+
+def preload(config: Any) -> None:
+    """Load the models a run will use (e.g. while a Prefect API starts)."""
+    get_model("detector", config.face.detector, min_confidence=config.face.min_confidence)
+    get_model("landmarker", config.stabilize.landmarker)

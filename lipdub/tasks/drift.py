@@ -20,7 +20,6 @@ from lipdub.sync import SyncResult, measure_sync
 from lipdub.tasks.stabilize import landmarks_in
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
-from lipdub.tasks.face_detect import FaceRecord
 
 
 class SyncMetrics(BaseModel):
@@ -48,14 +47,15 @@ def _measure(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, rate: int, 
     return measure_sync(lips, valid, audio, rate, times, fps, cfg.max_lag_frames, cfg.window_s, cfg.hop_s, cfg.fine_frames, cfg.noticeable_frames)
 
 
-def drift(output_mp4: Path, video: Path, landmarks_npz: Path, crop: tuple[int, int, int, int], selection_npz: Path, source_wav: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int) -> DriftRecord:
+def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, selection_npz: Path, source_wav: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int) -> DriftRecord:
     lm = np.load(landmarks_npz)
     sel = np.load(selection_npz)
     target, fps = sel["target"], float(sel["fps"])
     out_info = media.probe(output_mp4)
     stream = out_info.video
-    has_face = lm["usable"][target]
-    raw = landmarks_in(output_mp4, stream, crop, has_face, landmarker)[:, :, :2]
+    boxes = np.load(faces_npz)["boxes"][target]  # the output shows source frame target[j] at j
+    boxes[~lm["usable"][target]] = np.nan
+    raw = landmarks_in(output_mp4, stream, boxes, landmarker)[:, :, :2]
     found = ~np.isnan(raw[:, 0, 0])
     lips = np.zeros((len(raw), len(fg.LIPS), 2), np.float32)
     for j in np.flatnonzero(found):
@@ -76,11 +76,10 @@ def drift(output_mp4: Path, video: Path, landmarks_npz: Path, crop: tuple[int, i
 
 def run_drift(clip: ClipRun) -> DriftRecord:
     at = clip.layout.artifact
-    crop = clip.record("face_detect", FaceRecord).crop_box
     cfg = clip.config
     return clip.run(
         "drift", ["drift"], ["remux"], [], DriftRecord,
-        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), crop, at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate),
+        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), at("face_detect", "faces.npz"), at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate),
     )
 
 
