@@ -76,11 +76,14 @@ class RetrievalGenerator:
         """Viterbi over the k nearest usable source frames of every output frame."""
         scale = float((coefs[usable] ** 2).sum(axis=1).mean()) + 1e-6
         k = min(self.k, len(usable))
-        dist = ((predicted[:, None, :] - coefs[usable][None, :, :]) ** 2).sum(axis=2) / scale
-        dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target])[:, None])
-        cand_pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
-        cands = usable[cand_pos]  # (n_out, k) source frame indices
-        unit = np.take_along_axis(dist, cand_pos, axis=1)
+        cands = np.zeros((len(predicted), k), np.int64)  # source frame indices
+        unit = np.zeros((len(predicted), k))
+        for lo in range(0, len(predicted), 512):  # blocks keep memory flat on long clips
+            hi = lo + 512
+            dist = ((predicted[lo:hi, None, :] - coefs[usable][None, :, :]) ** 2).sum(axis=2) / scale
+            dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target[lo:hi]])[:, None])
+            pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
+            cands[lo:hi], unit[lo:hi] = usable[pos], np.take_along_axis(dist, pos, axis=1)
         n_out = len(predicted)
         total = unit[0].copy()
         back = np.zeros((n_out, k), np.int64)
