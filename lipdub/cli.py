@@ -86,16 +86,15 @@ def run(
         from lipdub.infra.clip_run import check_inputs
 
         check_inputs(video, audio, output)
-        from lipdub.infra.prefect_api import start_local_api_in_background
+        from lipdub.infra.prefect_api import LocalPrefectAPI
 
-        api_ready = start_local_api_in_background()
+        api = LocalPrefectAPI()
         from lipdub.flows.dub_clip import dub_clip
         from lipdub.models.registry import preload
 
         preload(cfg)
-        api_ready()
         board = StageBoard()
-        with Live(board.table(), console=err, refresh_per_second=4, transient=False) as live:
+        with api.active(), Live(board.table(), console=err, refresh_per_second=4, transient=False) as live:
             board.live = live
             try:
                 row = dub_clip(video, audio, output, cfg, on_event=board)

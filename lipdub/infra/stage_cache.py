@@ -28,13 +28,13 @@ R = TypeVar("R", bound=BaseModel)
 STAGE_VERSIONS: dict[str, int] = {
     "probe": 1,
     "audio_clean": 1,
-    "face_detect": 1,
-    "stabilize": 1,
-    "generate": 1,
-    "enhance": 1,
+    "face_detect": 2,
+    "stabilize": 2,
+    "generate": 2,
+    "enhance": 2,
     "blend": 1,
     "remux": 1,
-    "drift": 1,
+    "drift": 2,
 }
 
 
