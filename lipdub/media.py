@@ -268,9 +268,7 @@ def remux(segments: Sequence[Path], audio: np.ndarray, sample_rate: int, out_pat
         v_out = out.add_stream_from_template(first.streams.video[0])
         tick = Fraction(fps.denominator, fps.numerator * 512)  # 512 ticks a frame; the muxer may rebase
         v_out.time_base = tick
-        layout = "mono" if audio.shape[1] == 1 else "stereo"
-        a_out = out.add_stream("aac", rate=sample_rate, layout=layout)
-        a_out.bit_rate = audio_bitrate
+        a_out = _aac_stream(out, audio, sample_rate, audio_bitrate)
         first.close()
         frame_dur = 1 / fps
         offset_frames = 0
@@ -291,16 +289,101 @@ def remux(segments: Sequence[Path], audio: np.ndarray, sample_rate: int, out_pat
                     out.mux(packet)
                     n += 1
                 offset_frames += n
-        planar = np.ascontiguousarray(audio.T.astype(np.float32))
-        for start in range(0, planar.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + 1024]), format="fltp", layout=layout)
-            frame.sample_rate = sample_rate
-            frame.pts = start
-            for packet in a_out.encode(frame):
-                out.mux(packet)
-        for packet in a_out.encode(None):
+        _encode_audio(out, a_out, audio, sample_rate)
+
+
+def _aac_stream(out: av.container.OutputContainer, audio: np.ndarray, sample_rate: int, bitrate: int) -> av.audio.stream.AudioStream:
+    stream = out.add_stream("aac", rate=sample_rate, layout="mono" if audio.shape[1] == 1 else "stereo")
+    stream.bit_rate = bitrate
+    return stream
+
+
+def _encode_audio(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, audio: np.ndarray, sample_rate: int) -> None:
+    """Encode (samples, channels) float audio from t=0 and mux it."""
+    layout = "mono" if audio.shape[1] == 1 else "stereo"
+    planar = np.ascontiguousarray(audio.T.astype(np.float32))
+    for start in range(0, planar.shape[1], 1024):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + 1024]), format="fltp", layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        for packet in stream.encode(frame):
             out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
 
 
 def seconds_to_frames(seconds: float, fps: float) -> int:
     return int(math.floor(seconds * fps + 0.5))
+
+
+def time_stretch(samples: np.ndarray, sample_rate: int, tempo: float) -> np.ndarray:
+    """Play `tempo` times faster with the pitch kept (FFmpeg's atempo, WSOLA); (n, ch) float32."""
+    from av.filter import Graph
+
+    layout = "mono" if samples.shape[1] == 1 else "stereo"
+    graph = Graph()
+    source = graph.add_abuffer(format="fltp", sample_rate=sample_rate, layout=layout)
+    stretch = graph.add("atempo", f"{tempo:.6f}")
+    sink = graph.add("abuffersink")
+    source.link_to(stretch)
+    stretch.link_to(sink)
+    graph.configure()
+    planar = np.ascontiguousarray(samples.T.astype(np.float32))
+    out: list[np.ndarray] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                out.append(graph.pull().to_ndarray())
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return
+
+    for start in range(0, planar.shape[1], 4096):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + 4096]), format="fltp", layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        graph.push(frame)
+        drain()
+    graph.push(None)
+    drain()
+    return np.concatenate(out, axis=1).T.astype(np.float32) if out else np.zeros((0, samples.shape[1]), np.float32)
+
+
+def shift_audio(samples: np.ndarray, sample_rate: int, delay_s: float) -> np.ndarray:
+    """Delay (positive) or advance (negative) audio, keeping its length: silence fills the gap."""
+    n = int(round(abs(delay_s) * sample_rate))
+    if n == 0:
+        return samples
+    pad = np.zeros((min(n, len(samples)), samples.shape[1]), samples.dtype)
+    if delay_s > 0:
+        return np.concatenate([pad, samples[: len(samples) - len(pad)]])
+    return np.concatenate([samples[len(pad) :], pad])
+
+
+def remux_with_audio(video: Path | str, audio: np.ndarray, sample_rate: int, out_path: Path | str, fps: Fraction | None = None, audio_bitrate: int = 192_000) -> None:
+    """The video stream of `video` (packet copy, or retimed to a constant `fps`) with new audio.
+
+    Retiming keeps every frame and rewrites timestamps as i / fps: a clip whose declared
+    rate is wrong, or which is variable-rate, plays at its real constant rate. Written
+    like every lipdub output: +faststart, avoid_negative_ts=make_zero.
+    """
+    options = {"movflags": "+faststart", "avoid_negative_ts": "make_zero"}
+    with av.open(str(video)) as src, av.open(str(out_path), "w", format="mp4", options=options) as out:
+        vs = src.streams.video[0]
+        v_out = out.add_stream_from_template(vs)
+        if fps is not None:
+            tick = Fraction(fps.denominator, fps.numerator * 512)
+            v_out.time_base = tick
+        a_out = _aac_stream(out, audio, sample_rate, audio_bitrate)
+        packets = [p for p in src.demux(vs) if p.pts is not None and p.size > 0]
+        if fps is not None:
+            shown = {pts: i for i, pts in enumerate(sorted(p.pts for p in packets))}
+            reorder = max([0] + [k - shown[p.pts] for k, p in enumerate(packets)])  # B-frame delay
+        for k, p in enumerate(packets):
+            if fps is not None:
+                index = shown[p.pts]
+                p.time_base = tick
+                p.pts, p.dts, p.duration = index * 512, (k - reorder) * 512, 512
+            p.stream = v_out
+            out.mux(p)
+        _encode_audio(out, a_out, audio, sample_rate)

@@ -16,19 +16,21 @@ from scipy.stats import theilslopes
 from lipdub import av_model
 from lipdub import face_geometry as fg
 from lipdub.audio_features import log_mel_frames, speech_mask_frames
+from lipdub.infra.config import DriftConfig
 
 N_COMPONENTS = 3
 # Wide audio context lets the regression absorb a lag (a flat-topped score curve); one
 # frame either side keeps the peak sharp.
 CONTEXT_FRAMES = 1
 MIN_DRIFT_SPAN_S = 20.0  # shorter clips give too few windows for a slope
+OFFSET_NOISE_FRAMES = 1.5  # in-sync real footage reads within about a frame of 0
 
 
 @dataclass(frozen=True)
 class SyncWindow:
     start_s: float
     end_s: float
-    offset_frames: int
+    offset_frames: float
     score: float
 
 
@@ -73,7 +75,20 @@ def verdict_for(offset: float, fine: int, noticeable: int) -> str:
     return "fine" if a <= fine else "noticeable" if a <= noticeable else "unacceptable"
 
 
-def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_rate: int, frame_times_s: np.ndarray, fps: float, max_lag: int = 15, window_s: float = 4.0, hop_s: float = 1.0, fine: int = 2, noticeable: int = 5) -> SyncResult:
+def _peak(scores: np.ndarray, lags: np.ndarray) -> float:
+    """Best lag, refined to a fraction of a frame by a parabola through the peak."""
+    best = int(scores.argmax())
+    offset = float(lags[best])
+    if 0 < best < len(lags) - 1:
+        a, b, c = scores[best - 1 : best + 2]
+        denom = a - 2 * b + c
+        offset += 0.5 * (a - c) / denom if denom < 0 else 0.0
+    return offset
+
+
+def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_rate: int, frame_times_s: np.ndarray, fps: float, cfg: DriftConfig = DriftConfig()) -> SyncResult:
+    """Sync of one clip: lips (frames, 40, 2) canonical, mono audio, each frame's time on the audio's clock."""
+    max_lag, calibration_frames = cfg.max_lag_frames, cfg.calibration_frames
     def cannot(reason: str) -> SyncResult:
         return SyncResult(float("nan"), 0.0, float("nan"), "cannot_tell", "unknown", reason, [])
 
@@ -93,36 +108,33 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
 
     everything = np.flatnonzero(valid)
     scores = score(everything)
-    best = int(scores.argmax())
-    offset = float(lags[best])
-    if 0 < best < len(lags) - 1:  # parabolic refinement to a fraction of a frame
-        a, b, c = scores[best - 1 : best + 2]
-        denom = a - 2 * b + c
-        offset += 0.5 * (a - c) / denom if denom < 0 else 0.0
-    confidence = float(scores[best] - np.median(scores))
+    offset = _peak(scores, lags) - calibration_frames
+    confidence = float(scores.max() - np.median(scores))
     windows = []
-    n_win = int(round(window_s * fps))
-    for start in range(0, max(1, len(valid) - n_win + 1), max(1, int(round(hop_s * fps)))):
+    n_win = int(round(cfg.window_s * fps))
+    for start in range(0, max(1, len(valid) - n_win + 1), max(1, int(round(cfg.hop_s * fps)))):
         idx = np.arange(start, min(start + n_win, len(valid)))
         idx = idx[valid[idx]]
         if len(idx) < n_win // 2:
             continue
         ws = score(idx)
-        windows.append(SyncWindow(float(frame_times_s[start]), float(frame_times_s[min(start + n_win, len(valid)) - 1]), int(lags[ws.argmax()]), float(ws.max())))
-    drift = 0.0
+        windows.append(SyncWindow(float(frame_times_s[start]), float(frame_times_s[min(start + n_win, len(valid)) - 1]), _peak(ws, lags) - calibration_frames, float(ws.max())))
+    drift, drift_low, drift_high = 0.0, 0.0, 0.0
     if len(windows) >= 3:
         t = np.array([(w.start_s + w.end_s) / 2 for w in windows])
         o = np.array([w.offset_frames for w in windows], float)
-        drift = float(theilslopes(o, t)[0] * 60.0)
+        slope, _, low, high = theilslopes(o, t, alpha=0.9)
+        drift, drift_low, drift_high = slope * 60.0, low * 60.0, high * 60.0
     if confidence < 0.05:
         return SyncResult(offset, confidence, drift, "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows)
     span_s = frame_times_s[-1] - frame_times_s[0]
     if span_s < MIN_DRIFT_SPAN_S:  # a handful of whole-frame window offsets: no slope to speak of
         drift = float("nan")
-    if not np.isnan(drift) and abs(drift) * span_s / 60.0 > 2.0:
+    steady = drift_low <= 0.0 <= drift_high  # the slope's 90 % interval holds zero
+    if not np.isnan(drift) and not steady and abs(drift) * span_s / 60.0 > 1.5:
         sync_class = "growing_drift"
-    elif abs(offset) > 1.0:
+    elif abs(offset) > OFFSET_NOISE_FRAMES:
         sync_class = "constant_offset"
     else:
         sync_class = "in_sync"
-    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, fine, noticeable), "", windows)
+    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), "", windows)

@@ -8,7 +8,7 @@ from lipdub.infra.manifest import ClipRow, arrow_schema, write_rows
 
 
 def _row(run_id: str, status: str = "ok") -> ClipRow:
-    return ClipRow(run_id=run_id, clip_id="c-1", started_at=dt.datetime.now(dt.timezone.utc), video="v.mp4", audio="a.wav", output="o.mp4", status=status, error=None, failed_stage=None, config_hash="h", preset="default", stage_seconds={"probe": 0.1}, stages_cached=["probe"], probe_flags=["vfr"], sync_offset_frames_after=0.5, lipdub_version="0")
+    return ClipRow(run_id=run_id, clip_id="c-1", job="dub", started_at=dt.datetime.now(dt.timezone.utc), video="v.mp4", audio="a.wav", output="o.mp4", status=status, error=None, failed_stage=None, config_hash="h", preset="default", stage_seconds={"probe": 0.1}, stages_cached=["probe"], probe_flags=["vfr"], sync_offset_frames_after=0.5, lipdub_version="0")
 
 
 def test_schema_is_derived_from_the_row_model():

@@ -31,7 +31,7 @@ def clip_row(clip: ClipRun) -> dict[str, Any]:
         o = d.output
         row |= dict(sync_offset_frames_after=o.offset_frames, sync_confidence_after=o.confidence, sync_drift_frames_per_min_after=o.drift_frames_per_min, sync_class_after=o.sync_class, sync_verdict_after=o.verdict)
         if s := d.source:
-            row |= dict(sync_offset_frames_before=s.offset_frames, sync_confidence_before=s.confidence, sync_drift_frames_per_min_before=s.drift_frames_per_min, sync_class_before=s.sync_class)
+            row |= dict(sync_offset_frames_before=s.offset_frames, sync_confidence_before=s.confidence, sync_drift_frames_per_min_before=s.drift_frames_per_min, sync_class_before=s.sync_class, sync_verdict_before=s.verdict)
     return row
 
 

@@ -45,23 +45,24 @@ def check_output(output: Path, inputs: list[Path]) -> None:
         raise LipdubError(output, f"output folder is not writable ({exc.strerror})") from exc
 
 
-def check_inputs(video: Path, audio: Path, output: Path) -> None:
-    video, audio, output = Path(video), Path(audio), Path(output)
-    for path in (video, audio):
+def check_inputs(video: Path, audio: Path, output: Path | None) -> None:
+    for path in (Path(video), Path(audio)):
         if not path.is_file():
             raise LipdubError(path, "file not found" if not path.exists() else "not a file")
-    check_output(output, [video, audio])
+    if output is not None:
+        check_output(Path(output), [Path(video), Path(audio)])
 
 
 @dataclass
 class ClipRun:
     video: Path
     audio: Path
-    output: Path
+    output: Path | None  # None: a run that only measures (the sync doctor without --fix)
     config: Config
     layout: ClipLayout
     run_id: str
     on_event: StageEvent | None = None
+    job: str = "dub"  # dub | doctor
     records: dict[str, BaseModel] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -70,11 +71,12 @@ class ClipRun:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @classmethod
-    def start(cls, video: Path, audio: Path, output: Path, config: Config, on_event: StageEvent | None = None) -> ClipRun:
-        video, audio, output = Path(video), Path(audio), Path(output)
+    def start(cls, video: Path, audio: Path, output: Path | None, config: Config, on_event: StageEvent | None = None, job: str = "dub") -> ClipRun:
+        video, audio = Path(video), Path(audio)
+        output = Path(output) if output is not None else None
         check_inputs(video, audio, output)
         layout = ClipLayout(config.work_dir, clip_id_for(video, audio))
-        return cls(video, audio, output, config, layout, new_run_id(), on_event)
+        return cls(video, audio, output, config, layout, new_run_id(), on_event, job=job)
 
     def source(self, path: Path) -> str:
         return f"file:{file_digest(path)}"
@@ -108,6 +110,7 @@ class ClipRun:
 
     def publish(self, produced: Path) -> None:
         """Copy the finished output next to its destination, then rename it into place."""
+        assert self.output is not None
         tmp = self.output.with_name(f".{self.output.name}.lipdub-tmp")
         try:
             shutil.copyfile(produced, tmp)
@@ -132,7 +135,8 @@ class ClipRun:
             started_at=self.started_at,
             video=str(self.video),
             audio=str(self.audio),
-            output=str(self.output) if status == "ok" else None,
+            job=self.job,
+            output=str(self.output) if status == "ok" and self.output else None,
             status=status,
             error=error,
             failed_stage=self.current if status != "ok" else None,

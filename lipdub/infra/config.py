@@ -99,6 +99,7 @@ class DriftConfig(_Section):
     hop_s: float = 1.0
     fine_frames: int = 2
     noticeable_frames: int = 5
+    calibration_frames: float = Field(0.0, description="subtracted from every measured offset; real in-sync clips average this")
 
 
 class Config(_Section):

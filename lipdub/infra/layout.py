@@ -25,7 +25,11 @@ ARTIFACTS: dict[str, tuple[str, ...]] = {
     "blend": ("segments",),
     "remux": ("output.mp4",),
     "drift": ("windows.json",),
+    # the sync doctor's stages, after probe, face_detect and stabilize
+    "sync_analysis": ("report.json", "sync.png"),
+    "repair": ("fixed.mp4", "sync.png"),
 }
+DOCTOR_STAGES = ("probe", "face_detect", "stabilize", "sync_analysis", "repair")
 
 RECORD = "record.json"
 

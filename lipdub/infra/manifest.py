@@ -21,6 +21,7 @@ from pydantic import BaseModel
 class ClipRow(BaseModel):
     run_id: str
     clip_id: str
+    job: str  # dub | doctor
     started_at: dt.datetime
     video: str
     audio: str
@@ -55,6 +56,7 @@ class ClipRow(BaseModel):
     sync_confidence_before: float | None = None
     sync_drift_frames_per_min_before: float | None = None
     sync_class_before: str | None = None
+    sync_verdict_before: str | None = None
     sync_offset_frames_after: float | None = None
     sync_confidence_after: float | None = None
     sync_drift_frames_per_min_after: float | None = None
@@ -65,6 +67,7 @@ class ClipRow(BaseModel):
     generator: str | None = None
     generator_mapping: str | None = None
     enhancer: str | None = None
+    repairs: list[str] = []
     lipdub_version: str
 
 
@@ -74,7 +77,7 @@ class DriftWindowRow(BaseModel):
     which: str  # output | source
     start_s: float
     end_s: float
-    offset_frames: int
+    offset_frames: float
     score: float
 
 

@@ -35,6 +35,8 @@ STAGE_VERSIONS: dict[str, int] = {
     "blend": 1,
     "remux": 1,
     "drift": 2,
+    "sync_analysis": 1,
+    "repair": 1,
 }
 
 

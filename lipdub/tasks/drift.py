@@ -44,7 +44,7 @@ class DriftRecord(BaseModel):
 
 
 def _measure(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, rate: int, times: np.ndarray, fps: float, cfg: DriftConfig) -> SyncResult:
-    return measure_sync(lips, valid, audio, rate, times, fps, cfg.max_lag_frames, cfg.window_s, cfg.hop_s, cfg.fine_frames, cfg.noticeable_frames)
+    return measure_sync(lips, valid, audio, rate, times, fps, cfg)
 
 
 def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, selection_npz: Path, source_wav: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int) -> DriftRecord:

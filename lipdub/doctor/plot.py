@@ -1,0 +1,36 @@
+"""The picture a person wants first: offset over time against the tolerance bands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lipdub.sync import SyncResult
+
+
+def plot_offsets(result: SyncResult, out_png: Path, title: str, fine: int = 2, noticeable: int = 5, after: SyncResult | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
+    end = max([w.end_s for w in result.windows] + [1.0])
+    ax.axhspan(-fine, fine, color="#d8f0d8", label=f"fine (<= {fine} frames)")
+    for sign in (1, -1):
+        ax.axhspan(sign * fine, sign * noticeable, color="#f8ecc8", label="noticeable" if sign > 0 else None)
+        ax.axhspan(sign * noticeable, sign * 15, color="#f6d4d0", label="unacceptable" if sign > 0 else None)
+    for res, colour, name in ((result, "#1f4e9c", "before"), (after, "#2e7d32", "after")):
+        if res is None or not res.windows:
+            continue
+        t = [(w.start_s + w.end_s) / 2 for w in res.windows]
+        ax.plot(t, [w.offset_frames for w in res.windows], "o-", color=colour, label=f"{name}: window offsets")
+        ax.axhline(res.offset_frames, color=colour, ls="--", lw=1, label=f"{name}: {res.offset_frames:+.1f} frames, {res.sync_class}")
+    ax.set_xlim(0, end)
+    ax.set_ylim(-15, 15)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("offset (frames, + = audio late)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    fig.tight_layout()
+    fig.savefig(out_png)
+    plt.close(fig)

@@ -1,0 +1,74 @@
+"""sync_analysis: measure a clip's own sync and name the causes (the sync doctor's first stage)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from lipdub import media
+from lipdub.doctor.findings import Finding, all_findings
+from lipdub.doctor.plot import plot_offsets
+from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.config import DriftConfig
+from lipdub.infra.prefect_task import stage_task
+from lipdub.sync import SyncResult, measure_sync
+from lipdub.tasks.drift import SyncMetrics
+
+
+class SyncAnalysisRecord(BaseModel):
+    fps: float
+    frames: int
+    duration_s: float
+    sync: SyncMetrics
+    offset_ms: float | None
+    windows: list[dict]
+    findings: list[Finding]
+
+
+def clock(info: media.MediaInfo, separate_audio: bool, retime: bool = False) -> np.ndarray:
+    """Each frame's time on the audio's clock: the file's own timestamps, or i / fps when re-timed."""
+    v = info.video
+    if retime:
+        times = np.arange(v.n_frames) / v.actual_fps
+        return times if separate_audio else times + v.start_time_s - info.audio.start_time_s
+    return v.frame_times_s if separate_audio else info.frame_times_in_audio_s()
+
+
+def measure_file(video: Path, audio: Path | None, landmarks_npz: Path, cfg: DriftConfig, analysis_rate: int, retime: bool = False) -> tuple[SyncResult, media.MediaInfo]:
+    """Sync of a file whose frames are those the landmarks were found on."""
+    lm = np.load(landmarks_npz)
+    info = media.probe(video)
+    samples, rate = media.read_audio(audio or video, analysis_rate, mono=True)
+    valid = lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
+    result = measure_sync(np.nan_to_num(lm["lips"]), valid, samples[:, 0], rate, clock(info, audio is not None, retime), info.video.actual_fps, cfg)
+    return result, info
+
+
+def sync_analysis(video: Path, audio: Path | None, landmarks_npz: Path, out_dir: Path, cfg: DriftConfig, analysis_rate: int) -> SyncAnalysisRecord:
+    findings, _ = all_findings(video, audio)
+    result, info = measure_file(video, audio, landmarks_npz, cfg, analysis_rate)
+    metrics = SyncMetrics.of(result)
+    plot_offsets(result, out_dir / "sync.png", f"{video.name}: {metrics.sync_class}, {metrics.verdict}", cfg.fine_frames, cfg.noticeable_frames)
+    record = SyncAnalysisRecord(
+        fps=info.video.actual_fps,
+        frames=info.video.n_frames,
+        duration_s=info.video.duration_s,
+        sync=metrics,
+        offset_ms=None if metrics.offset_frames is None else metrics.offset_frames / info.video.actual_fps * 1000,
+        windows=[w.__dict__ for w in result.windows],
+        findings=findings,
+    )
+    (out_dir / "report.json").write_text(record.model_dump_json(indent=1))
+    return record
+
+
+def run_sync_analysis(clip: ClipRun) -> SyncAnalysisRecord:
+    audio = None if clip.audio == clip.video else clip.audio
+    lm = clip.layout.artifact("stabilize", "landmarks.npz")
+    cfg = clip.config
+    return clip.run("sync_analysis", ["drift"], ["stabilize"], [clip.audio], SyncAnalysisRecord, lambda out: sync_analysis(clip.video, audio, lm, out, cfg.drift, cfg.audio.analysis_sample_rate))
+
+
+sync_analysis_task = stage_task(run_sync_analysis)
