@@ -53,24 +53,44 @@ def resample_to_grid(values: np.ndarray, src_hop_s: float, times_s: np.ndarray) 
     return np.interp(times_s, src_t, values, left=values[0], right=values[-1])
 
 
+class LogMel:
+    """Log-mel energies on a 10 ms grid, computed once, read at any times (frame times, lagged).
+
+    Each read averages the rows inside one video frame's span around the time, and
+    interpolates between rows, so a lag of half a frame is a real half frame."""
+
+    HOP_S = 0.01
+
+    def __init__(self, mono: np.ndarray, sample_rate: int, n_mels: int = 26):
+        hop = int(round(self.HOP_S * sample_rate))
+        win = int(round(0.025 * sample_rate))
+        n_fft = 1 << (win - 1).bit_length()
+        frames = _frames(mono.astype(np.float32), win, hop) * np.hanning(win).astype(np.float32)
+        power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
+        bank = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=60, fmax=min(7600, sample_rate / 2))
+        self.grid = np.log(power @ bank.T + 1e-8).astype(np.float32)  # (rows, n_mels)
+        self._smoothed: dict[int, np.ndarray] = {}
+
+    def at(self, times_s: np.ndarray, frame_s: float) -> np.ndarray:
+        """(len(times), n_mels), each row the mean over a frame's span centred on its time."""
+        span = max(1, int(round(frame_s / self.HOP_S)))
+        if span not in self._smoothed:
+            half = span // 2
+            padded = np.pad(self.grid, ((half, half), (0, 0)), mode="edge")
+            cumsum = np.cumsum(np.pad(padded, ((1, 0), (0, 0))), axis=0)
+            self._smoothed[span] = (cumsum[2 * half + 1 :] - cumsum[: -(2 * half + 1)]) / (2 * half + 1)
+        table = self._smoothed[span]
+        pos = np.clip(times_s / self.HOP_S, 0, len(table) - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, len(table) - 1)
+        frac = (pos - lo)[:, None]
+        return (table[lo] * (1 - frac) + table[hi] * frac).astype(np.float32)
+
+
 def log_mel_frames(mono: np.ndarray, sample_rate: int, times_s: np.ndarray, n_mels: int = 26) -> np.ndarray:
-    """Log-mel energies (frames x n_mels) sampled at the given times (e.g. video frame times)."""
-    hop = int(round(0.01 * sample_rate))
-    win = int(round(0.025 * sample_rate))
-    n_fft = 1 << (win - 1).bit_length()
-    frames = _frames(mono.astype(np.float32), win, hop) * np.hanning(win).astype(np.float32)
-    power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
-    bank = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=60, fmax=min(7600, sample_rate / 2))
-    log_mel = np.log(power @ bank.T + 1e-8).T
-    idx = np.clip(np.round(times_s / 0.01).astype(int), 0, log_mel.shape[1] - 1)
-    # average the 10 ms rows that fall inside each video frame's span (+-half a frame)
-    span = max(1, int(round(np.median(np.diff(times_s)) / 0.01))) if len(times_s) > 1 else 1
-    half = span // 2
-    padded = np.pad(log_mel, ((0, 0), (half, half)), mode="edge")
-    cumsum = np.cumsum(np.pad(padded, ((0, 0), (1, 0))), axis=1)
-    window = 2 * half + 1
-    smoothed = (cumsum[:, window:] - cumsum[:, :-window]) / window
-    return smoothed[:, idx].T.astype(np.float32)
+    """Log-mel energies (frames x n_mels) at the given times (e.g. video frame times)."""
+    frame_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else LogMel.HOP_S
+    return LogMel(mono, sample_rate, n_mels).at(times_s, frame_s)
 
 
 def speech_mask_frames(mono: np.ndarray, sample_rate: int, times_s: np.ndarray, relative_db: float = -35.0, hangover_s: float = 0.06) -> np.ndarray:

@@ -22,18 +22,6 @@ def with_context(features: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([padded[i : i + len(features)] for i in range(2 * k + 1)], axis=1)
 
 
-def lagged(features: np.ndarray, lag: int) -> np.ndarray:
-    """Features shifted so that row i holds frame i - lag (positive lag: audio late)."""
-    if lag == 0:
-        return features
-    out = np.roll(features, lag, axis=0)
-    if lag > 0:
-        out[:lag] = features[0]
-    else:
-        out[lag:] = features[-1]
-    return out
-
-
 class Ridge:
     """Closed-form ridge regression with an intercept."""
 

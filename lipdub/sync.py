@@ -15,13 +15,15 @@ from scipy.stats import theilslopes
 
 from lipdub import av_model
 from lipdub import face_geometry as fg
-from lipdub.audio_features import log_mel_frames, speech_mask_frames
+from lipdub.audio_features import LogMel, speech_mask_frames
 from lipdub.infra.config import DriftConfig
 
 N_COMPONENTS = 3
-# Wide audio context lets the regression absorb a lag (a flat-topped score curve); one
-# frame either side keeps the peak sharp.
-CONTEXT_FRAMES = 1
+# Audio context either side of a frame: too wide and the regression absorbs a lag (a
+# flat-topped score curve), too narrow and it misses how the mouth anticipates sound.
+# Two frames read the real clips best (benchmarks/sync_doctor.py).
+CONTEXT_FRAMES = 2
+LAG_STEP_FRAMES = 0.5  # lags are sampled from the audio at half-frame steps
 MIN_DRIFT_SPAN_S = 20.0  # shorter clips give too few windows for a slope
 OFFSET_NOISE_FRAMES = 1.5  # in-sync real footage reads within about a frame of 0
 
@@ -98,10 +100,15 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     if len(audio) < sample_rate // 2 or speech.mean() < 0.1:
         return cannot("no speech")
     y, weights = _shape_targets(lips, valid)
-    x = av_model.with_context(av_model.normalise(log_mel_frames(audio, sample_rate, frame_times_s), speech), CONTEXT_FRAMES)
-    lags = np.arange(-max_lag, max_lag + 1)
+    mel = LogMel(audio, sample_rate)
+    lags = np.arange(-max_lag, max_lag + LAG_STEP_FRAMES / 2, LAG_STEP_FRAMES)
     block = max(10, int(round(fps)))
-    preds = np.stack([av_model.cross_predict(av_model.lagged(x, -lag), y, valid, alpha=30.0, block=block) for lag in lags])
+
+    def features(lag: float) -> np.ndarray:
+        """Audio heard `lag` frames after each frame's time: what lines up if the audio is that late."""
+        return av_model.with_context(av_model.normalise(mel.at(frame_times_s + lag / fps, 1 / fps), speech), CONTEXT_FRAMES)
+
+    preds = np.stack([av_model.cross_predict(features(lag), y, valid, alpha=30.0, block=block) for lag in lags])
 
     def score(idx: np.ndarray) -> np.ndarray:
         return np.array([sum(w * av_model.correlation(p[idx, c], y[idx, c]) for c, w in enumerate(weights)) for p in preds])
