@@ -1,0 +1,90 @@
+"""The sync doctor on synthetic talking faces with known shifts and stretches, and each cause."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lipdub import media, samples
+from lipdub.doctor.findings import audio_findings, stream_findings
+from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.config import load_config
+from lipdub.tasks import face_detect, probe, repair, stabilize, sync_analysis
+
+DOCTOR = [probe, face_detect, stabilize, sync_analysis]
+
+
+def _doctor(video, work, output=None):
+    clip = ClipRun.start(video, video, output, load_config(work_dir=work), job="doctor")
+    for module in DOCTOR + ([repair] if output else []):
+        getattr(module, f"run_{module.__name__.rsplit('.', 1)[1]}")(clip)
+    return clip
+
+
+@pytest.fixture(scope="module")
+def shifted_clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shifts")
+    return {k: samples.make_talking_face(folder / f"shift{k:+d}.mp4", duration_s=6.0, seed=4, audio_shift_frames=k) for k in (-6, 0, 6)}
+
+
+@pytest.mark.parametrize("shift", [-6, 0, 6])
+def test_known_shifts_are_found(shifted_clips, tmp_path, shift):
+    rec = _doctor(shifted_clips[shift].video_path, tmp_path / "w").records["sync_analysis"]
+    assert rec.sync.offset_frames == pytest.approx(shift, abs=2.5)
+    assert rec.sync.sync_class == ("in_sync" if shift == 0 else "constant_offset")
+    assert rec.offset_ms == pytest.approx(rec.sync.offset_frames / 25 * 1000)
+
+
+def test_fix_slides_the_audio_back_into_sync(shifted_clips, tmp_path):
+    out = tmp_path / "fixed.mp4"
+    clip = _doctor(shifted_clips[6].video_path, tmp_path / "w", out)
+    clip.publish(clip.layout.artifact("repair", "fixed.mp4"))
+    rec = clip.records["repair"]
+    assert any("slide audio" in step for step in rec.steps)
+    assert abs(rec.after.offset_frames) <= 2.5 and rec.after.verdict != "unacceptable"
+    info = media.probe(out)
+    assert info.video.n_frames == media.probe(shifted_clips[6].video_path).video.n_frames
+    assert info.audio.codec == "aac"
+
+
+def test_growing_drift_is_classed_and_its_sign_found(tmp_path):
+    video = samples.make_talking_face(tmp_path / "drift.mp4", duration_s=24.0, seed=9, audio_stretch=1.01).video_path
+    rec = _doctor(video, tmp_path / "w").records["sync_analysis"]
+    true_slope = 0.01 * 25 * 60  # frames per minute
+    assert rec.sync.sync_class == "growing_drift"
+    # synthetic syllables are smooth, so window offsets are coarse: sign and size, not precision
+    assert 0.5 * true_slope < rec.sync.drift_frames_per_min < 2.0 * true_slope
+
+
+def test_wrong_declared_rate_and_vfr_are_named(tmp_path):
+    from tests.test_media import _write_vfr
+
+    info = media.probe(_write_vfr(tmp_path / "vfr.mp4", 60, 3))
+    names = {f.name for f in stream_findings(info)}
+    assert {"fps_declared_mismatch", "vfr"} <= names
+
+
+def test_audio_start_offset_and_duration_mismatch_are_named(tmp_path, talking_face):
+    samples_, rate = media.read_audio(talking_face.video_path)
+    late = tmp_path / "late.mp4"
+    padded = np.concatenate([samples_, np.zeros((rate, samples_.shape[1]), np.float32)])
+    media.remux_with_audio(talking_face.video_path, padded, rate, late)
+    names = {f.name for f in stream_findings(media.probe(late))}
+    assert "duration_mismatch" in names
+
+
+def test_audio_rate_mismatch_is_named(talking_face):
+    info = media.probe(talking_face.video_path)
+    # samples that last 8 % longer than the header says: a 44.1 kHz track labelled 48 kHz
+    names = {f.name for f in stream_findings(info, decoded_audio_s=info.audio.duration_s * 1.088)}
+    assert "audio_rate_mismatch" in names
+
+
+def test_noise_and_long_silences_are_named():
+    rate = 16000
+    rng = np.random.default_rng(0)
+    speech = np.sin(2 * np.pi * 180 * np.arange(rate) / rate) * 0.5
+    quiet = np.concatenate([speech, np.zeros(2 * rate), speech])[:, None].astype(np.float32) + rng.normal(0, 1e-4, (4 * rate, 1)).astype(np.float32)
+    noisy = quiet + rng.normal(0, 0.05, quiet.shape).astype(np.float32)
+    assert {f.name for f in audio_findings(quiet, rate)} == {"long_silence"}
+    assert "noisy_audio" in {f.name for f in audio_findings(noisy, rate)}
