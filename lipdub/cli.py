@@ -38,8 +38,8 @@ def _fail(message: str, code: int = 1) -> None:
 class StageBoard:
     """A live table: one line per stage, its state and seconds."""
 
-    def __init__(self) -> None:
-        self.state = {s: ("waiting", None) for s in STAGES}
+    def __init__(self, stages: tuple[str, ...] = STAGES) -> None:
+        self.state = {s: ("waiting", None) for s in stages}
         self.started: dict[str, float] = {}
 
     def __call__(self, stage: str, what: str, seconds: float) -> None:
@@ -110,6 +110,84 @@ def run(
         _fail(f"{video}: internal error in stage processing ({exc.__class__.__name__}: {exc}); re-run with --verbose")
     after = "n/a" if row.sync_offset_frames_after is None else f"{row.sync_offset_frames_after:+.1f} frames ({row.sync_verdict_after})"
     out.print(f"wrote {output}: {row.output_duration_s:.2f} s at {row.actual_fps:.3f} fps, sync {after}; manifest in {cfg.manifests}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def doctor(
+    video: Path = typer.Argument(..., help="a talking-head clip made by any tool"),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="a separate soundtrack to check against the video (default: the video's own)"),
+    fix: bool = typer.Option(False, "--fix", help="repair the sync and write -o"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="where --fix writes the repaired MP4"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="also copy the offset-over-time PNG here"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir"),
+    verbose: bool = typer.Option(False, "--verbose"),
+) -> None:
+    """Measure VIDEO's lip sync (offset, drift, causes); with --fix -o OUT, repair it and measure again."""
+    import json
+    import shutil
+
+    if fix != (output is not None):
+        _fail("--fix and -o go together: --fix -o OUT.mp4", 2)
+    try:
+        cfg = load_config(config, None, work_dir=work_dir)
+        from lipdub.infra.clip_run import check_inputs
+
+        check_inputs(video, audio or video, output)
+        from lipdub.infra.prefect_api import LocalPrefectAPI
+
+        api = LocalPrefectAPI()
+        from lipdub.flows.doctor import doctor_clip
+        from lipdub.models.registry import preload
+
+        preload(cfg)
+        board = StageBoard(("probe", "face_detect", "stabilize", "sync_analysis") + (("repair",) if fix else ()))
+        with api.active(), Live(board.table(), console=err, refresh_per_second=4, transient=True) as live:
+            board.live = live
+            clip = doctor_clip(video, audio, output, cfg, on_event=board)
+    except LipdubError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001
+        if verbose:
+            err.print_exception()
+        _fail(f"{video}: internal error ({exc.__class__.__name__}: {exc}); re-run with --verbose")
+    analysis = clip.records["sync_analysis"]
+    fixed = clip.records.get("repair")
+    png = clip.layout.artifact("repair" if fixed else "sync_analysis", "sync.png")
+    if plot:
+        shutil.copyfile(png, plot)
+    report = {"video": str(video), "audio": str(audio) if audio else None, **analysis.model_dump(mode="json"), "plot": str(plot or png)}
+    if fixed:
+        report |= {"repairs": fixed.steps, "after": fixed.after.model_dump(mode="json"), "output": str(output)}
+    if as_json:
+        print(json.dumps(report, indent=1))
+        return
+    _print_doctor(report)
+
+
+def _print_doctor(report: dict) -> None:
+    sync = report["sync"]
+    colour = {"fine": "green", "noticeable": "yellow", "unacceptable": "red"}.get(sync["verdict"], "white")
+    offset = "n/a" if sync["offset_frames"] is None else f"{sync['offset_frames']:+.1f} frames ({report['offset_ms']:+.0f} ms, + = audio late)"
+    drift = "n/a (clip too short for a slope)" if sync["drift_frames_per_min"] is None else f"{sync['drift_frames_per_min']:+.2f} frames/min"
+    out.print(f"[bold]{report['video']}[/]  {report['frames']} frames, {report['fps']:.3f} fps, {report['duration_s']:.2f} s", highlight=False)
+    out.print(f"  sync: [{colour}]{sync['verdict']}[/] / {sync['sync_class']}  offset {offset}, drift {drift}, confidence {sync['confidence']:.2f}  {sync['reason']}", highlight=False)
+    if report["findings"]:
+        table = Table(box=None, show_header=True, header_style="bold", padding=(0, 2))
+        table.add_column("finding")
+        table.add_column("severity")
+        table.add_column("evidence")
+        for f in report["findings"]:
+            table.add_row(f["name"], f["severity"], f["evidence"])
+        out.print(table)
+    else:
+        out.print("  no stream or audio problems found")
+    if "after" in report:
+        after = report["after"]
+        out.print(f"  repaired: {'; '.join(report['repairs'])}", highlight=False)
+        out.print(f"  after: {after['verdict']} / {after['sync_class']}, offset {after['offset_frames']:+.1f} frames -> wrote {report['output']}", highlight=False)
+    out.print(f"  plot: {report['plot']}", highlight=False)
 
 
 @app.command()

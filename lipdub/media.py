@@ -363,9 +363,10 @@ def shift_audio(samples: np.ndarray, sample_rate: int, delay_s: float) -> np.nda
 def remux_with_audio(video: Path | str, audio: np.ndarray, sample_rate: int, out_path: Path | str, fps: Fraction | None = None, audio_bitrate: int = 192_000) -> None:
     """The video stream of `video` (packet copy, or retimed to a constant `fps`) with new audio.
 
-    Retiming keeps every frame and rewrites timestamps as i / fps: a clip whose declared
-    rate is wrong, or which is variable-rate, plays at its real constant rate. Written
-    like every lipdub output: +faststart, avoid_negative_ts=make_zero.
+    The audio's first sample plays with the first frame. Retiming keeps every frame and
+    rewrites timestamps as i / fps: a clip whose declared rate is wrong, or which is
+    variable-rate, plays at its real constant rate. Written like every lipdub output:
+    +faststart, avoid_negative_ts=make_zero.
     """
     options = {"movflags": "+faststart", "avoid_negative_ts": "make_zero"}
     with av.open(str(video)) as src, av.open(str(out_path), "w", format="mp4", options=options) as out:
@@ -379,11 +380,14 @@ def remux_with_audio(video: Path | str, audio: np.ndarray, sample_rate: int, out
         if fps is not None:
             shown = {pts: i for i, pts in enumerate(sorted(p.pts for p in packets))}
             reorder = max([0] + [k - shown[p.pts] for k, p in enumerate(packets)])  # B-frame delay
+        first = min((p.pts for p in packets), default=0)
         for k, p in enumerate(packets):
             if fps is not None:
                 index = shown[p.pts]
                 p.time_base = tick
                 p.pts, p.dts, p.duration = index * 512, (k - reorder) * 512, 512
+            else:  # the first frame shows at 0, where the new audio starts
+                p.pts, p.dts = p.pts - first, (p.dts - first) if p.dts is not None else None
             p.stream = v_out
             out.mux(p)
         _encode_audio(out, a_out, audio, sample_rate)

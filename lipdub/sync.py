@@ -25,6 +25,7 @@ N_COMPONENTS = 3
 CONTEXT_FRAMES = 2
 LAG_STEP_FRAMES = 0.5  # lags are sampled from the audio at half-frame steps
 MIN_DRIFT_SPAN_S = 20.0  # shorter clips give too few windows for a slope
+MIN_WINDOW_SPEECH = 0.3  # a window that is mostly silence has no offset to read
 OFFSET_NOISE_FRAMES = 1.5  # in-sync real footage reads within about a frame of 0
 
 
@@ -122,7 +123,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     for start in range(0, max(1, len(valid) - n_win + 1), max(1, int(round(cfg.hop_s * fps)))):
         idx = np.arange(start, min(start + n_win, len(valid)))
         idx = idx[valid[idx]]
-        if len(idx) < n_win // 2:
+        if len(idx) < n_win // 2 or speech[idx].mean() < MIN_WINDOW_SPEECH:
             continue
         ws = score(idx)
         windows.append(SyncWindow(float(frame_times_s[start]), float(frame_times_s[min(start + n_win, len(valid)) - 1]), _peak(ws, lags) - calibration_frames, float(ws.max())))

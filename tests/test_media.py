@@ -94,3 +94,15 @@ def test_probe_flags_vfr_and_a_wrong_declared_rate(tmp_path, dub_wav):
     assert rec.vfr and "vfr" in rec.flags
     assert rec.actual_fps < 0.9 * rec.declared_fps and "fps_declared_mismatch" in rec.flags
     assert "source_no_audio" in rec.flags
+
+
+def test_remux_with_audio_puts_the_first_sample_under_the_first_frame(talking_face, tmp_path):
+    samples, rate = media.read_audio(talking_face.video_path)
+    out = tmp_path / "re.mp4"
+    media.remux_with_audio(talking_face.video_path, samples, rate, out)
+    info = media.probe(out)
+    played, _ = media.read_audio(out)
+    corr = np.correlate(played[: len(samples), 0], samples[: len(samples) - 4096, 0], mode="valid")
+    priming_s = int(np.argmax(corr)) / rate
+    assert abs(info.audio.start_time_s + priming_s - info.video.start_time_s) < 0.002
+    assert info.video.n_frames == talking_face.n_frames

@@ -38,13 +38,14 @@ def stream_findings(info: media.MediaInfo, audio_info: media.MediaInfo | None = 
         out.append(Finding(name="vfr", severity="warning", evidence=f"frame durations range {durations.min() * 1000:.1f}-{durations.max() * 1000:.1f} ms (variable frame rate)", value=float(np.ptp(durations))))
     if a is None:
         return out
-    if decoded_audio_s is not None and a.duration_s > 0 and abs(decoded_audio_s - a.duration_s) > max(0.05, 0.005 * a.duration_s):
+    if decoded_audio_s is not None and a.duration_s > 0 and abs(decoded_audio_s - a.duration_s) > max(0.1, 0.005 * a.duration_s):
         ratio = decoded_audio_s / a.duration_s
         out.append(Finding(name="audio_rate_mismatch", severity="problem", evidence=f"audio header says {a.sample_rate} Hz and {a.duration_s:.3f} s but its samples last {decoded_audio_s:.3f} s (x{ratio:.4f})", value=ratio))
     if audio_info is None:  # streams of one file: their start times must agree
         start_gap = a.start_time_s - v.start_time_s
         if abs(start_gap) > 0.5 / v.actual_fps:
-            out.append(Finding(name="stream_start_offset", severity="problem", evidence=f"audio starts {start_gap * 1000:+.0f} ms from the first frame ({start_gap * v.actual_fps:+.1f} frames): an edit list or re-encode shift", value=start_gap))
+            severity = "problem" if abs(start_gap) * v.actual_fps > 1.0 else "info"
+            out.append(Finding(name="stream_start_offset", severity=severity, evidence=f"audio starts {start_gap * 1000:+.0f} ms from the first frame ({start_gap * v.actual_fps:+.1f} frames): an edit list or re-encode shift", value=start_gap))
         if v.start_time_s < 0 or a.start_time_s < 0:
             out.append(Finding(name="negative_timestamps", severity="warning", evidence=f"stream start times video {v.start_time_s:.3f} s, audio {a.start_time_s:.3f} s", value=min(v.start_time_s, a.start_time_s)))
     gap = a.duration_s - v.duration_s
