@@ -111,11 +111,17 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
 
     preds = np.stack([av_model.cross_predict(features(lag), y, valid, alpha=30.0, block=block) for lag in lags])
 
+    everything = np.flatnonzero(valid)
+    per_mode = np.array([[av_model.correlation(p[everything, c], y[everything, c]) for c in range(N_COMPONENTS)] for p in preds])
+    # a mode counts by its share of the motion times how well sound predicts it at its best
+    # lag: a large mode the audio cannot explain (head nods the canonical map missed) is noise
+    weights = weights * np.clip(per_mode.max(axis=0), 0, None) ** 2
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(N_COMPONENTS, 1 / N_COMPONENTS)
+
     def score(idx: np.ndarray) -> np.ndarray:
         return np.array([sum(w * av_model.correlation(p[idx, c], y[idx, c]) for c, w in enumerate(weights)) for p in preds])
 
-    everything = np.flatnonzero(valid)
-    scores = score(everything)
+    scores = per_mode @ weights
     offset = _peak(scores, lags) - calibration_frames
     confidence = float(scores.max() - np.median(scores))
     windows = []

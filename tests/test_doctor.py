@@ -88,3 +88,48 @@ def test_noise_and_long_silences_are_named():
     noisy = quiet + rng.normal(0, 0.05, quiet.shape).astype(np.float32)
     assert {f.name for f in audio_findings(quiet, rate)} == {"long_silence"}
     assert "noisy_audio" in {f.name for f in audio_findings(noisy, rate)}
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_doctor_flow_checks_a_list_and_one_bad_clip_does_not_stop_it(shifted_clips, tmp_path):
+    import pyarrow.parquet as pq
+
+    from lipdub.flows.doctor import doctor
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_text("not a video")
+    cfg = load_config(work_dir=tmp_path / "w")
+    (tmp_path / "fixed").mkdir()
+    summary = doctor([shifted_clips[6].video_path, bad, shifted_clips[0].video_path], tmp_path / "fixed", cfg)
+    assert [s["status"] for s in summary] == ["ok", "failed", "ok"]
+    assert "not a readable media file" in summary[1]["error"]
+    assert (tmp_path / "fixed" / "shift+6.fixed.mp4").exists()
+    rows = pq.read_table(cfg.manifests / "clips").to_pylist()
+    assert {r["job"] for r in rows} == {"doctor"} and len(rows) == 3
+    ok = [r for r in rows if r["status"] == "ok" and r["video"].endswith("shift+6.mp4")][0]
+    assert ok["sync_offset_frames_before"] > 3 and abs(ok["sync_offset_frames_after"]) <= 2.5 and ok["repairs"]
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_doctor_cli_prints_json_and_writes_the_plot(shifted_clips, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from lipdub.cli import app
+
+    plot = tmp_path / "sync.png"
+    result = CliRunner().invoke(app, ["doctor", str(shifted_clips[-6].video_path), "--json", "--plot", str(plot), "--work-dir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["sync"]["offset_frames"] < -3 and report["sync"]["sync_class"] == "constant_offset"
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_doctor_cli_needs_an_output_for_fix(shifted_clips):
+    from typer.testing import CliRunner
+
+    from lipdub.cli import app
+
+    result = CliRunner().invoke(app, ["doctor", str(shifted_clips[0].video_path), "--fix"])
+    assert result.exit_code == 2 and "--fix and -o go together" in result.stderr
