@@ -133,3 +133,55 @@ def test_doctor_cli_needs_an_output_for_fix(shifted_clips):
 
     result = CliRunner().invoke(app, ["doctor", str(shifted_clips[0].video_path), "--fix"])
     assert result.exit_code == 2 and "--fix and -o go together" in result.stderr
+
+
+def _with_late_audio(talking_face, path, audio_start_s):
+    """The talking face's picture with its audio stream starting `audio_start_s` later (an edit-list style shift)."""
+    import av
+
+    samples_, rate = media.read_audio(talking_face.video_path)
+    with av.open(str(talking_face.video_path)) as src, av.open(str(path), "w", format="mp4") as out:
+        v_out = out.add_stream_from_template(src.streams.video[0])
+        a_out = out.add_stream("aac", rate=rate, layout="stereo")
+        for p in src.demux(src.streams.video[0]):
+            if p.size:
+                p.stream = v_out
+                out.mux(p)
+        start = int(round(audio_start_s * rate))
+        for i in range(0, len(samples_), 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples_[i : i + 1024].T), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = rate, start + i
+            for p in a_out.encode(frame):
+                out.mux(p)
+        for p in a_out.encode(None):
+            out.mux(p)
+    return path
+
+
+def test_a_late_audio_stream_start_is_named_with_its_size(talking_face, tmp_path):
+    info = media.probe(_with_late_audio(talking_face, tmp_path / "late.mp4", 0.2))
+    found = {f.name: f for f in stream_findings(info)}
+    assert "stream_start_offset" in found and found["stream_start_offset"].severity == "problem"
+    assert found["stream_start_offset"].value == pytest.approx(0.2, abs=0.05)
+
+
+def test_retiming_makes_a_vfr_clip_constant_rate_at_its_real_rate(tmp_path):
+    from tests.test_media import _write_vfr
+
+    src = media.probe(_write_vfr(tmp_path / "vfr.mp4", 60, 3)).video
+    out = tmp_path / "cfr.mp4"
+    media.remux_with_audio(tmp_path / "vfr.mp4", np.zeros((48000 * 3, 1), np.float32), 48000, out, media.fps_fraction(src.actual_fps))
+    fixed = media.probe(out)
+    assert fixed.video.n_frames == src.n_frames
+    assert np.ptp(np.diff(fixed.video.frame_times_s)) < 1e-3  # constant frame rate
+    assert fixed.video.actual_fps == pytest.approx(src.actual_fps, rel=0.01)
+    assert "vfr" not in {f.name for f in stream_findings(fixed)}
+
+
+def test_time_stretch_keeps_pitch_and_changes_length():
+    rate = 16000
+    tone = np.sin(2 * np.pi * 220 * np.arange(rate * 2) / rate).astype(np.float32)[:, None]
+    faster = media.time_stretch(tone, rate, 1.05)
+    assert len(faster) / rate == pytest.approx(2 / 1.05, abs=0.03)
+    spectrum = np.abs(np.fft.rfft(faster[:, 0]))
+    assert np.fft.rfftfreq(len(faster), 1 / rate)[spectrum.argmax()] == pytest.approx(220, abs=3)
