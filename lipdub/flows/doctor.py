@@ -10,10 +10,9 @@ from pathlib import Path
 
 from prefect import flow
 
-from lipdub import LipdubError
 from lipdub.infra.clip_run import ClipRun, StageEvent
 from lipdub.infra.config import Config, load_config
-from lipdub.infra.manifest import ClipRow, DriftWindowRow
+from lipdub.infra.manifest import DriftWindowRow
 from lipdub.tasks.face_detect import face_detect_task
 from lipdub.tasks.probe import probe_task
 from lipdub.tasks.repair import RepairRecord, repair_task
@@ -24,7 +23,7 @@ from lipdub.tasks.sync_analysis import SyncAnalysisRecord, sync_analysis_task
 @flow(name="doctor_clip", flow_run_name="doctor {video.name}")
 def doctor_clip(video: Path, audio: Path | None = None, output: Path | None = None, config: Config | None = None, on_event: StageEvent | None = None) -> ClipRun:
     clip = ClipRun.start(video, audio or video, output, config or load_config(), on_event, job="doctor")
-    try:
+    with clip.recorded(lambda: doctor_row(clip), lambda: window_rows(clip)):
         probe_task(clip)
         face_detect_task(clip)
         stabilize_task(clip)
@@ -32,11 +31,6 @@ def doctor_clip(video: Path, audio: Path | None = None, output: Path | None = No
         if output is not None:
             repair_task(clip)
             clip.publish(clip.layout.artifact("repair", "fixed.mp4"))
-    except Exception as exc:
-        message = str(exc) if isinstance(exc, LipdubError) else f"{exc.__class__.__name__}: {exc}"
-        clip.write_manifest(ClipRow(**doctor_row(clip), **clip.base_row("failed", message)), [])
-        raise
-    clip.write_manifest(ClipRow(**doctor_row(clip), **clip.base_row("ok", None)), window_rows(clip))
     return clip
 
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 from prefect import flow
 
-from lipdub import LipdubError
 from lipdub.infra.clip_run import ClipRun, StageEvent
 from lipdub.infra.config import Config, load_config
-from lipdub.infra.manifest import ClipRow, DriftWindowRow
+from lipdub.infra.manifest import ClipRow
 from lipdub.flows.summary import clip_row, drift_rows
 from lipdub.tasks.audio_clean import audio_clean_task
 from lipdub.tasks.blend import blend_task
@@ -26,7 +25,7 @@ from lipdub.tasks.stabilize import stabilize_task
 def dub_clip(video: Path, audio: Path, output: Path, config: Config | None = None, on_event: StageEvent | None = None) -> ClipRow:
     """Dub one clip; on failure the manifest still gets a row saying where and why."""
     clip = ClipRun.start(video, audio, output, config or load_config(), on_event)
-    try:
+    with clip.recorded(lambda: clip_row(clip), lambda: drift_rows(clip)):
         probe_task(clip)
         audio_clean_task(clip)
         face_detect_task(clip)
@@ -37,10 +36,4 @@ def dub_clip(video: Path, audio: Path, output: Path, config: Config | None = Non
         remux_task(clip)
         drift_task(clip)
         clip.publish(clip.layout.artifact("remux", "output.mp4"))
-    except Exception as exc:
-        message = str(exc) if isinstance(exc, LipdubError) else f"{exc.__class__.__name__}: {exc}"
-        clip.write_manifest(ClipRow(**clip_row(clip), **clip.base_row("failed", message)), [])
-        raise
-    row = ClipRow(**clip_row(clip), **clip.base_row("ok", None))
-    clip.write_manifest(row, [DriftWindowRow(run_id=clip.run_id, clip_id=clip.layout.clip_id, **w) for w in drift_rows(clip)])
-    return row
+    return clip.row

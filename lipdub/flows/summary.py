@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from lipdub.infra.clip_run import ClipRun
+from lipdub.infra.manifest import DriftWindowRow
 
 
 def clip_row(clip: ClipRun) -> dict[str, Any]:
@@ -35,7 +36,8 @@ def clip_row(clip: ClipRun) -> dict[str, Any]:
     return row
 
 
-def drift_rows(clip: ClipRun) -> list[dict[str, Any]]:
+def drift_rows(clip: ClipRun) -> list[DriftWindowRow]:
     if "drift" not in clip.records:
         return []
-    return json.loads(clip.layout.artifact("drift", "windows.json").read_text())
+    windows = json.loads(clip.layout.artifact("drift", "windows.json").read_text())
+    return [DriftWindowRow(run_id=clip.run_id, clip_id=clip.layout.clip_id, **w) for w in windows]

@@ -6,10 +6,11 @@ fingerprints later stages hash, the timings and what was reused.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -68,6 +69,7 @@ class ClipRun:
     seconds: dict[str, float] = field(default_factory=dict)
     cached: list[str] = field(default_factory=list)
     current: str | None = None
+    row: ClipRow | None = None  # set when the run ends well
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @classmethod
@@ -122,6 +124,19 @@ class ClipRun:
     def _event(self, stage: str, what: str, seconds: float) -> None:
         if self.on_event:
             self.on_event(stage, what, seconds)
+
+    @contextlib.contextmanager
+    def recorded(self, fields: Callable[[], dict], windows: Callable[[], list[DriftWindowRow]]) -> Iterator[None]:
+        """Write this run's manifest row whatever happens: ok with its sync windows, or
+        failed with the stage and the error (then re-raise)."""
+        try:
+            yield
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, LipdubError) else f"{exc.__class__.__name__}: {exc}"
+            self.write_manifest(ClipRow(**fields(), **self.base_row("failed", message)), [])
+            raise
+        self.row = ClipRow(**fields(), **self.base_row("ok", None))
+        self.write_manifest(self.row, windows())
 
     def write_manifest(self, row: ClipRow, windows: list[DriftWindowRow]) -> None:
         root = self.config.manifests
