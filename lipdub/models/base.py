@@ -48,6 +48,7 @@ class GenerateRequest:
     dub_audio: np.ndarray  # (n_out, d) log-mel at output frame times
     dub_speech: np.ndarray  # (n_out,) bool
     target: np.ndarray  # (n_out,) source frame shown at each output frame
+    library_frames: np.ndarray | None = None  # (n_source,) bool: frames mouths may come from (default: all usable)
 
 
 @dataclass

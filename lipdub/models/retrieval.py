@@ -35,7 +35,7 @@ class RetrievalGenerator:
         self.jump_cost = jump_cost
 
     def generate(self, req: GenerateRequest) -> GenerateResult:
-        usable = np.flatnonzero(req.usable)
+        usable = np.flatnonzero(req.usable if req.library_frames is None else req.usable & req.library_frames)
         if len(usable) < MIN_LIBRARY_FRAMES:  # tiny or profile faces throughout: pass everything through
             n_out = len(req.target)
             return GenerateResult(mouths=req.library[req.target], chosen=np.full(n_out, -1), predicted_opening=np.zeros(n_out, np.float32), mapping="none")
