@@ -6,7 +6,7 @@ transcode of the same inputs, the output's frames / fps / length against the dub
 the per-stage seconds and the sync measured on the output and on the source.
 
     python benchmarks/run_clips.py [--media DIR] [--out DIR] [--preset NAME]
-                                   [--pairs all|default] [--clips a,b]
+                                   [--pairs default|all|long] [--clips a,b]
 
 The media folder is not part of the project (see its README.md). When it is absent
 the script says so and exits 0. Nothing is written inside the repository.
@@ -305,6 +305,8 @@ def language(speech: Path) -> str:
 
 
 def choose_pairs(clips: list[Path], speech: list[Path], mode: str) -> list[tuple[Path, Path]]:
+    if mode == "long":  # one minute of output: every clip bounced under the 60 s English track
+        return [(c, s) for c in clips for s in speech if s.name in EXCLUDED_SPEECH]
     speech = [s for s in speech if s.name not in EXCLUDED_SPEECH]
     if mode == "all":
         return [(c, s) for c in clips for s in speech]
@@ -463,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--media", type=Path, default=None, help=f"folder with clips/ and speech/ (default: $LIPDUB_MEDIA, else {DEFAULT_MEDIA})")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"scratch folder for work dirs, outputs and results.jsonl (default: {DEFAULT_OUT})")
     ap.add_argument("--preset", default=None, help="lipdub preset passed to every run")
-    ap.add_argument("--pairs", choices=("default", "all"), default="default", help="default: every clip with fr-7s and zh-news-8s, plus one English 5 s dub; all: every clip x every speech file but en-60s")
+    ap.add_argument("--pairs", choices=("default", "all", "long"), default="default", help="default: every clip with fr-7s and zh-news-8s, plus one English 5 s dub; all: every clip x every speech file but en-60s; long: every clip with en-60s")
     ap.add_argument("--clips", default=None, help="comma-separated clip names (stem or file name) to keep")
     ap.add_argument("--sync-mode", default=None, choices=("auto", "cut_off", "loop", "bounce", "silence"), help="passed to lipdub run")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds before a run is killed (default: 900)")
