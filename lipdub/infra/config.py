@@ -77,7 +77,7 @@ class GenerateConfig(_Section):
 
 class EnhanceConfig(_Section):
     backend: str = "classical"
-    sharpen: float = Field(0.4, ge=0.0, description="unsharp-mask amount")
+    sharpen: float = Field(0.15, ge=0.0, description="unsharp-mask amount (more makes lips harder than the source)")
     weights: Path | None = None
 
 

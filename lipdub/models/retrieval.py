@@ -23,6 +23,7 @@ MIN_SPEECH_FRAMES = 50
 MIN_LIBRARY_FRAMES = 10
 HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
 POSE_WEIGHT = 0.02  # per degree of yaw difference
+SILENCE_WEIGHT = 4.0  # shape match counts this much more where the dub is silent
 
 
 class RetrievalGenerator:
@@ -48,7 +49,7 @@ class RetrievalGenerator:
         opening = mouth_opening(req.lips)
 
         predicted, mapping = self._predict(req, coefs, opening, usable)
-        closed = usable[opening[usable] <= np.percentile(opening[usable], 15)]
+        closed = usable[opening[usable] <= np.percentile(opening[usable], 5)]  # the speaker's most closed lips
         predicted[~req.dub_speech] = coefs[closed].mean(axis=0)
         chosen = self._select(predicted, coefs, req, usable, comps, sv)
 
@@ -84,6 +85,7 @@ class RetrievalGenerator:
             dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target[lo:hi]])[:, None])
             pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
             cands[lo:hi], unit[lo:hi] = usable[pos], np.take_along_axis(dist, pos, axis=1)
+        unit[~req.dub_speech] *= SILENCE_WEIGHT  # a mouth open in silence is worse than a cut
         n_out = len(predicted)
         total = unit[0].copy()
         back = np.zeros((n_out, k), np.int64)
