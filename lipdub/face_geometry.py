@@ -77,20 +77,25 @@ def auto_canonical_size(landmarks: np.ndarray) -> int:
     return int(np.clip(round(span / EYE_SPAN / 16) * 16, 128, 512))
 
 
-def lower_face_mask(jaws: list[np.ndarray], nose_base: np.ndarray, size: int, feather_px: float) -> np.ndarray:
-    """Feathered mask (float32 0..1) in the mouth box: from under the nose down around the jaw(s).
+def mask_jaw(target_jaw: np.ndarray, mouth_jaw: np.ndarray) -> np.ndarray:
+    """The jaw outline a mask must cover: the target face's sides, whichever chin hangs lower.
 
-    Several jaw outlines (the target's and the generated mouth's) are united so the
-    mask covers whichever chin reaches further.
+    Taking the sides from the frame the mouth lands on keeps the source frame's
+    background (beside a head that sat elsewhere) out of the mask; taking the lower
+    chin keeps a more open mouth's chin from being cut off.
     """
+    return np.stack([target_jaw[:, 0], np.maximum(target_jaw[:, 1], mouth_jaw[:, 1])], axis=1)
+
+
+def lower_face_mask(jaw: np.ndarray, nose_base: np.ndarray, size: int, feather_px: float) -> np.ndarray:
+    """Feathered mask (float32 0..1) in the mouth box: from under the nose down around the jaw."""
     import cv2
 
     x0, y0, x1, y1 = mouth_box(size)
     top = nose_base[:, 1].max() + 0.015 * size
     pts = [np.array([[nose_base[:, 0].min() - 0.04 * size, top], [nose_base[:, 0].max() + 0.04 * size, top]])]
-    for jaw in jaws:
-        below = jaw[jaw[:, 1] > top]
-        pts.append(below + [0, 0.01 * size])
+    below = jaw[jaw[:, 1] > top]
+    pts.append(below + [0, 0.01 * size])
     hull = cv2.convexHull((np.concatenate(pts) - [x0, y0]).astype(np.float32))
     mask = np.zeros((y1 - y0, x1 - x0), np.float32)
     cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1.0)

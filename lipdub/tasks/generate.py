@@ -85,8 +85,8 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     masks = np.zeros(result.mouths.shape[:3], np.uint8)
     for j, (t, c) in enumerate(zip(timeline.source_index, result.chosen)):
         if c >= 0:
-            jaws = [lm["jaw"][t], lm["jaw"][c]]
-            masks[j] = np.round(fg.lower_face_mask(jaws, lm["nose"][t], size, cfg.mask_feather_px) * 255)
+            jaw = fg.mask_jaw(lm["jaw"][t], lm["jaw"][c])
+            masks[j] = np.round(fg.lower_face_mask(jaw, lm["nose"][t], size, cfg.mask_feather_px) * 255)
     np.save(out_dir / "mouths.npy", result.mouths)
     np.save(out_dir / "library.npy", library)
     np.save(out_dir / "masks.npy", masks)

@@ -1,0 +1,30 @@
+"""The blend mask covers the face the mouth lands on, never the background beside it."""
+
+import numpy as np
+
+from lipdub import face_geometry as fg
+
+
+def _jaw(cx: float, chin_y: float, half_width: float) -> np.ndarray:
+    angles = np.linspace(0, np.pi, len(fg.JAW))
+    return np.stack([cx - half_width * np.cos(angles), 150 + (chin_y - 150) * np.sin(angles)], axis=1)
+
+
+def test_mask_takes_the_target_sides_and_the_lower_chin():
+    target = _jaw(128, 230, 60)
+    mouth = _jaw(150, 240, 60)  # a head that sat 22 px to the side with the mouth more open
+    jaw = fg.mask_jaw(target, mouth)
+    assert np.array_equal(jaw[:, 0], target[:, 0])
+    assert jaw[:, 1].max() == 240
+
+
+def test_mask_stays_inside_the_target_face_sides():
+    size = 256
+    target = _jaw(128, 230, 60)
+    mouth = _jaw(170, 232, 60)
+    nose = np.array([[115, 150], [120, 152], [128, 154], [136, 152], [141, 150]], np.float32)
+    mask = fg.lower_face_mask(fg.mask_jaw(target, mouth), nose, size, 9.0)
+    x0, _, _, _ = fg.mouth_box(size)
+    cols = np.flatnonzero(mask.max(axis=0) > 0.01) + x0
+    assert cols.min() >= 128 - 60 - 9 and cols.max() <= 128 + 60 + 9
+    assert mask.max() > 0.99
