@@ -78,13 +78,17 @@ def auto_canonical_size(landmarks: np.ndarray) -> int:
 
 
 def mask_jaw(target_jaw: np.ndarray, mouth_jaw: np.ndarray) -> np.ndarray:
-    """The jaw outline a mask must cover: the target face's sides, whichever chin hangs lower.
+    """The jaw outline a mask must cover: the narrower of the two faces' sides, the lower chin.
 
-    Taking the sides from the frame the mouth lands on keeps the source frame's
-    background (beside a head that sat elsewhere) out of the mask; taking the lower
-    chin keeps a more open mouth's chin from being cut off.
+    The mouth's frame may show the head turned or shifted; where its cheek ends sooner
+    than the target's, the pixels beyond are its background, so the sides come from
+    whichever face is narrower there. The lower chin keeps a more open mouth's chin
+    from being cut off.
     """
-    return np.stack([target_jaw[:, 0], np.maximum(target_jaw[:, 1], mouth_jaw[:, 1])], axis=1)
+    centre = target_jaw[:, 0].mean()
+    inner = np.abs(target_jaw[:, 0] - centre) <= np.abs(mouth_jaw[:, 0] - centre)
+    sides = np.where(inner, target_jaw[:, 0], mouth_jaw[:, 0])
+    return np.stack([sides, np.maximum(target_jaw[:, 1], mouth_jaw[:, 1])], axis=1)
 
 
 def lower_face_mask(jaw: np.ndarray, nose_base: np.ndarray, size: int, feather_px: float) -> np.ndarray:

@@ -10,12 +10,14 @@ def _jaw(cx: float, chin_y: float, half_width: float) -> np.ndarray:
     return np.stack([cx - half_width * np.cos(angles), 150 + (chin_y - 150) * np.sin(angles)], axis=1)
 
 
-def test_mask_takes_the_target_sides_and_the_lower_chin():
+def test_mask_takes_the_narrower_sides_and_the_lower_chin():
     target = _jaw(128, 230, 60)
-    mouth = _jaw(150, 240, 60)  # a head that sat 22 px to the side with the mouth more open
+    mouth = _jaw(128, 240, 45)  # a head turned (narrower in the picture) with the mouth more open
     jaw = fg.mask_jaw(target, mouth)
-    assert np.array_equal(jaw[:, 0], target[:, 0])
+    assert np.allclose(jaw[:, 0], mouth[:, 0])
     assert jaw[:, 1].max() == 240
+    wide = fg.mask_jaw(target, _jaw(128, 220, 75))
+    assert np.allclose(wide[:, 0], target[:, 0]) and wide[:, 1].max() == 230
 
 
 def test_mask_stays_inside_the_target_face_sides():

@@ -30,7 +30,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "audio_clean": 1,
     "face_detect": 2,
     "stabilize": 2,
-    "generate": 4,
+    "generate": 5,
     "enhance": 2,
     "blend": 1,
     "remux": 1,
