@@ -53,8 +53,8 @@ from lipdub.tasks import audio_clean, blend, drift, enhance, face_detect, genera
 from lipdub.tasks.probe import ProbeRecord, video_stream  # noqa: E402
 from lipdub.tasks.stabilize import StabilizeRecord, landmarks_in, mouth_opening  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MEDIA = REPO.parent / "shared" / "media"
+from common import DEFAULT_MEDIA, folders_problem  # noqa: E402
+from common import media_dir as media_dir_of  # noqa: E402
 DEFAULT_OUT = Path("/tmp/lipdub-quality")
 EXCLUDED_SPEECH = {"en-60s.wav"}  # a minute of speech: too long for a routine run
 STRIP_SPEECH = "fr-7s.wav"  # the strip of each clip shows this dub when it is in the run
@@ -580,14 +580,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-work", action="store_true", help="keep the stage cache of an earlier run (default: start from an empty work dir)")
     args = ap.parse_args(argv)
 
-    media_dir = args.media or Path(os.environ.get("LIPDUB_MEDIA") or DEFAULT_MEDIA)
-    if not (media_dir / "clips").is_dir() or not (media_dir / "speech").is_dir():
-        print(f"quality: no media folder at {media_dir} (needs clips/ and speech/); set --media or LIPDUB_MEDIA. Nothing measured.")
-        return 0
+    media_dir = media_dir_of(args.media)
+    if (status := folders_problem("quality", media_dir, args.out)) is not None:
+        return status
     out = args.out.resolve()
-    if out == REPO or REPO in out.parents:
-        print(f"quality: --out {out} is inside the repository; choose a folder outside it", file=sys.stderr)
-        return 2
     work = out / "work"
     if work.exists() and not args.reuse_work:
         shutil.rmtree(work)  # stage versions are bumped by hand: a stale cache could hide a code change

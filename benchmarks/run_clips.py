@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MEDIA = REPO.parent / "shared" / "media"
+from common import DEFAULT_MEDIA, folders_problem, media_dir  # noqa: E402
+
 DEFAULT_OUT = Path("/tmp/lipdub-bench")
 STAGES = ("probe", "audio_clean", "face_detect", "stabilize", "generate", "enhance", "blend", "remux", "drift")
 EXCLUDED_SPEECH = {"en-60s.wav"}  # a minute of speech: too long for a routine run
@@ -472,15 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-outputs", action="store_true", help="keep work dirs and output MP4s under --out")
     args = ap.parse_args(argv)
 
-    media = args.media or Path(os.environ.get("LIPDUB_MEDIA") or DEFAULT_MEDIA)
+    media = media_dir(args.media)
     clips_dir, speech_dir = media / "clips", media / "speech"
-    if not clips_dir.is_dir() or not speech_dir.is_dir():
-        print(f"run_clips: no media folder at {media} (needs clips/ and speech/); set --media or LIPDUB_MEDIA. Nothing to benchmark.")
-        return 0
+    if (status := folders_problem("run_clips", media, args.out)) is not None:
+        return status
     out_root = args.out.resolve()
-    if out_root == REPO or REPO in out_root.parents:
-        print(f"run_clips: --out {out_root} is inside the repository; choose a folder outside it", file=sys.stderr)
-        return 2
 
     clips = sorted(clips_dir.glob("*.mp4"))
     if args.clips:

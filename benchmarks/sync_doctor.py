@@ -24,6 +24,7 @@ import numpy as np
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+from common import folders_problem, media_dir  # noqa: E402
 from lipdub import media  # noqa: E402
 from lipdub.infra.clip_run import ClipRun  # noqa: E402
 from lipdub.infra.config import load_config  # noqa: E402
@@ -34,10 +35,6 @@ SHIFTS = list(range(-10, 11))
 STRETCHES = [-1.0, -0.5, -0.3, 0.3, 0.5, 1.0]  # percent: audio this much longer (later and later)
 LOOP_MIN_S = 40.0
 RATE = 16000
-
-
-def default_media() -> Path:
-    return Path(os.environ.get("LIPDUB_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media"))
 
 
 def landmarks(video: Path, work: Path, cfg) -> tuple[np.ndarray, np.ndarray]:
@@ -81,15 +78,15 @@ def fix_residual(video: Path, audio_fn, fps: float, out: Path, cfg, name: str) -
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--media", type=Path, default=default_media())
+    ap.add_argument("--media", type=Path, default=None, help="folder with clips/ and speech/ (default: $LIPDUB_MEDIA, else ../shared/media)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/lipdub-sync-bench"))
     ap.add_argument("--clips", default="")
     ap.add_argument("--no-fix", action="store_true", help="skip the repair part (real files)")
     args = ap.parse_args()
+    args.media = media_dir(args.media)
+    if (status := folders_problem("sync_doctor", args.media, args.out)) is not None:
+        return status
     clips_dir = args.media / "clips"
-    if not clips_dir.is_dir():
-        print(f"no media at {args.media} (set --media or LIPDUB_MEDIA); nothing measured")
-        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(work_dir=args.out / "work")
     keep = {c.strip() for c in args.clips.split(",") if c.strip()}
