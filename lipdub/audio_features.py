@@ -48,11 +48,6 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2], edges[1::2]))
 
 
-def resample_to_grid(values: np.ndarray, src_hop_s: float, times_s: np.ndarray) -> np.ndarray:
-    src_t = np.arange(len(values)) * src_hop_s
-    return np.interp(times_s, src_t, values, left=values[0], right=values[-1])
-
-
 class LogMel:
     """Log-mel energies on a 10 ms grid, computed once, read at any times (frame times, lagged).
 

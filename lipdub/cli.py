@@ -23,7 +23,7 @@ from rich.table import Table  # noqa: E402
 
 from lipdub import LipdubError, __version__  # noqa: E402
 from lipdub.infra.config import SyncMode, load_config, preset_names  # noqa: E402
-from lipdub.infra.layout import STAGES  # noqa: E402
+from lipdub.infra.layout import DOCTOR_STAGES, STAGES  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Re-animate a speaker's mouth to a new speech track, with proof of sync.")
 err = Console(stderr=True)
@@ -142,7 +142,7 @@ def doctor(
         from lipdub.models.registry import preload
 
         preload(cfg)
-        board = StageBoard(("probe", "face_detect", "stabilize", "sync_analysis") + (("repair",) if fix else ()))
+        board = StageBoard(DOCTOR_STAGES if fix else DOCTOR_STAGES[:-1])
         with api.active(), Live(board.table(), console=err, refresh_per_second=4, transient=True) as live:
             board.live = live
             clip = doctor_clip(video, audio, output, cfg, on_event=board)

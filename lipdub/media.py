@@ -7,7 +7,6 @@ order; audio is float32 (samples, channels).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -310,10 +309,6 @@ def _encode_audio(out: av.container.OutputContainer, stream: av.audio.stream.Aud
             out.mux(packet)
     for packet in stream.encode(None):
         out.mux(packet)
-
-
-def seconds_to_frames(seconds: float, fps: float) -> int:
-    return int(math.floor(seconds * fps + 0.5))
 
 
 def time_stretch(samples: np.ndarray, sample_rate: int, tempo: float) -> np.ndarray:

@@ -121,7 +121,3 @@ def write_rows(root: Path, table_name: str, run_id: str, rows: list[BaseModel], 
     pq.write_table(table, tmp)
     tmp.replace(final)
     return final
-
-
-def read_table(root: Path, table_name: str) -> pa.Table:
-    return pq.read_table(Path(root) / table_name)
