@@ -66,6 +66,36 @@ class StageBoard:
     live: Live | None = None
 
 
+def _run_flow(flow_call, cfg, video: Path, audio: Path, output: Path | None, stages: tuple[str, ...], verbose: bool):
+    """What every command does around its flow: check inputs before any work, start the local
+    Prefect API while models load, show the stage table, turn failures into one line."""
+    try:
+        from lipdub.infra.clip_run import check_inputs
+
+        check_inputs(video, audio, output)
+        from lipdub.infra.prefect_api import LocalPrefectAPI
+
+        api = LocalPrefectAPI()
+        from lipdub.models.registry import preload
+
+        preload(cfg)
+        board = StageBoard(stages)
+        with api.active(), Live(board.table(), console=err, refresh_per_second=4, transient=False) as live:
+            board.live = live
+            try:
+                return flow_call(board)
+            finally:
+                live.update(board.table())
+                live.stop()
+                err.line()  # the table leaves the cursor on its last row
+    except LipdubError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - one line for the user, traceback on request
+        if verbose:
+            err.print_exception()
+        _fail(f"{video}: internal error ({exc.__class__.__name__}: {exc}); re-run with --verbose")
+
+
 @app.command()
 def run(
     video: Path = typer.Argument(..., help="talking-head video"),
@@ -79,35 +109,18 @@ def run(
 ) -> None:
     """Dub VIDEO with AUDIO and write OUTPUT; re-running reuses every finished stage."""
     try:
-        overrides = {"work_dir": work_dir}
-        cfg = load_config(config, preset, **overrides)
-        if sync_mode is not None:
-            cfg = cfg.model_copy(update={"remux": cfg.remux.model_copy(update={"sync_mode": sync_mode})})
-        from lipdub.infra.clip_run import check_inputs
-
-        check_inputs(video, audio, output)
-        from lipdub.infra.prefect_api import LocalPrefectAPI
-
-        api = LocalPrefectAPI()
-        from lipdub.flows.dub_clip import dub_clip
-        from lipdub.models.registry import preload
-
-        preload(cfg)
-        board = StageBoard()
-        with api.active(), Live(board.table(), console=err, refresh_per_second=4, transient=False) as live:
-            board.live = live
-            try:
-                row = dub_clip(video, audio, output, cfg, on_event=board)
-            finally:
-                live.update(board.table())
-                live.stop()
-                err.line()  # the table leaves the cursor on its last row
+        cfg = load_config(config, preset, work_dir=work_dir)
     except LipdubError as exc:
         _fail(str(exc))
-    except Exception as exc:  # noqa: BLE001 - one line for the user, traceback on request
-        if verbose:
-            err.print_exception()
-        _fail(f"{video}: internal error in stage processing ({exc.__class__.__name__}: {exc}); re-run with --verbose")
+    if sync_mode is not None:
+        cfg = cfg.model_copy(update={"remux": cfg.remux.model_copy(update={"sync_mode": sync_mode})})
+
+    def call(board: StageBoard):
+        from lipdub.flows.dub_clip import dub_clip
+
+        return dub_clip(video, audio, output, cfg, on_event=board)
+
+    row = _run_flow(call, cfg, video, audio, output, STAGES, verbose)
     after = "n/a" if row.sync_offset_frames_after is None else f"{row.sync_offset_frames_after:+.1f} frames ({row.sync_verdict_after})"
     out.print(f"wrote {output}: {row.output_duration_s:.2f} s at {row.actual_fps:.3f} fps, sync {after}; manifest in {cfg.manifests}", soft_wrap=True, highlight=False)
 
@@ -132,26 +145,15 @@ def doctor(
         _fail("--fix and -o go together: --fix -o OUT.mp4", 2)
     try:
         cfg = load_config(config, None, work_dir=work_dir)
-        from lipdub.infra.clip_run import check_inputs
-
-        check_inputs(video, audio or video, output)
-        from lipdub.infra.prefect_api import LocalPrefectAPI
-
-        api = LocalPrefectAPI()
-        from lipdub.flows.doctor import doctor_clip
-        from lipdub.models.registry import preload
-
-        preload(cfg)
-        board = StageBoard(DOCTOR_STAGES if fix else DOCTOR_STAGES[:-1])
-        with api.active(), Live(board.table(), console=err, refresh_per_second=4, transient=True) as live:
-            board.live = live
-            clip = doctor_clip(video, audio, output, cfg, on_event=board)
     except LipdubError as exc:
         _fail(str(exc))
-    except Exception as exc:  # noqa: BLE001
-        if verbose:
-            err.print_exception()
-        _fail(f"{video}: internal error ({exc.__class__.__name__}: {exc}); re-run with --verbose")
+
+    def call(board: StageBoard):
+        from lipdub.flows.doctor import doctor_clip
+
+        return doctor_clip(video, audio, output, cfg, on_event=board)
+
+    clip = _run_flow(call, cfg, video, audio or video, output, DOCTOR_STAGES if fix else DOCTOR_STAGES[:-1], verbose)
     analysis = clip.records["sync_analysis"]
     fixed = clip.records.get("repair")
     png = clip.layout.artifact("repair" if fixed else "sync_analysis", "sync.png")
