@@ -36,7 +36,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "remux": 1,
     "drift": 2,
     "sync_analysis": 1,
-    "repair": 1,
+    "repair": 2,
 }
 
 

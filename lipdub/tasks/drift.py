@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from lipdub import face_geometry as fg
 from lipdub import media
 from lipdub.infra.config import DriftConfig
-from lipdub.sync import SyncResult, measure_sync
+from lipdub.sync import SyncResult, SyncWindow, measure_sync
 from lipdub.tasks.stabilize import landmarks_in
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
@@ -36,6 +36,13 @@ class SyncMetrics(BaseModel):
             return None if np.isnan(v) else float(v)
 
         return cls(offset_frames=finite(result.offset_frames), confidence=result.confidence, drift_frames_per_min=finite(result.drift_frames_per_min), sync_class=result.sync_class, verdict=result.verdict, reason=result.reason)
+
+    def result(self, windows: list[dict]) -> SyncResult:
+        """Back to the measurement a stored record came from (no need to measure again)."""
+        def nan(v: float | None) -> float:
+            return float("nan") if v is None else v
+
+        return SyncResult(nan(self.offset_frames), self.confidence, nan(self.drift_frames_per_min), self.sync_class, self.verdict, self.reason, [SyncWindow(**w) for w in windows])
 
 
 class DriftRecord(BaseModel):

@@ -26,12 +26,13 @@ def repair(video: Path, audio: Path | None, landmarks_npz: Path, analysis: SyncA
     names = {f.name for f in analysis.findings}
     plan = RepairPlan()
     retime = needs_retime(names)
-    if retime:
-        info = media.probe(video)
-        plan.retime_fps = media.fps_fraction(info.video.actual_fps)
+    if retime:  # frames move in time: the audio correction is measured on the new clock
+        plan.retime_fps = media.fps_fraction(analysis.fps)
         plan.steps.append(f"re-time video to a constant {float(plan.retime_fps):.3f} fps")
-    before, info = measure_file(video, audio, landmarks_npz, cfg, analysis_rate, retime=retime)
-    plan = plan_audio(before, info.video.actual_fps, plan)
+        before, _ = measure_file(video, audio, landmarks_npz, cfg, analysis_rate, retime=True)
+    else:
+        before = analysis.sync.result(analysis.windows)
+    plan = plan_audio(before, analysis.fps, plan)
     fixed = out_dir / "fixed.mp4"
     apply(video, audio, plan, fixed)
     after, _ = measure_file(fixed, None, landmarks_npz, cfg, analysis_rate)
