@@ -265,30 +265,43 @@ def remux(segments: Sequence[Path], audio: np.ndarray, sample_rate: int, out_pat
     with av.open(str(out_path), "w", format="mp4", options=options) as out:
         first = av.open(str(segments[0]))
         v_out = out.add_stream_from_template(first.streams.video[0])
-        tick = Fraction(fps.denominator, fps.numerator * 512)  # 512 ticks a frame; the muxer may rebase
+        tick = _tick(fps)
         v_out.time_base = tick
         a_out = _aac_stream(out, audio, sample_rate, audio_bitrate)
         first.close()
-        frame_dur = 1 / fps
         offset_frames = 0
         for seg in segments:
             with av.open(str(seg)) as src:
-                vs = src.streams.video[0]
-                n = 0
-                for packet in src.demux(vs):
-                    if packet.dts is None and packet.pts is None:
-                        continue
-                    pts_frames = round(packet.pts * vs.time_base / frame_dur)
-                    dts_frames = round(packet.dts * vs.time_base / frame_dur) if packet.dts is not None else pts_frames
+                packets = _frame_packets(src)
+                for packet in _as_constant_rate(packets, offset_frames, tick):
                     packet.stream = v_out
-                    packet.time_base = tick
-                    packet.pts = (offset_frames + pts_frames) * 512
-                    packet.dts = (offset_frames + dts_frames) * 512
-                    packet.duration = 512
                     out.mux(packet)
-                    n += 1
-                offset_frames += n
+                offset_frames += len(packets)
         _encode_audio(out, a_out, audio, sample_rate)
+
+
+def _tick(fps: Fraction) -> Fraction:
+    """A time base of 512 ticks a frame: exact for any rate (the muxer may rebase it)."""
+    return Fraction(fps.denominator, fps.numerator * 512)
+
+
+def _frame_packets(container: av.container.InputContainer) -> list[av.Packet]:
+    """The first video stream's packets that carry a frame, in decode order."""
+    return [p for p in container.demux(container.streams.video[0]) if p.pts is not None and p.size > 0]
+
+
+def _as_constant_rate(packets: list[av.Packet], first_frame: int, tick: Fraction) -> Iterator[av.Packet]:
+    """Re-stamp one stream's packets as frames first_frame, first_frame + 1, ... at 512 ticks each.
+
+    Presentation order gives pts; decode order, less the stream's B-frame delay, gives
+    dts, so dts never passes pts and keeps rising across joined segments."""
+    shown = {pts: i for i, pts in enumerate(sorted(p.pts for p in packets))}
+    reorder = max([0] + [k - shown[p.pts] for k, p in enumerate(packets)])
+    for k, p in enumerate(packets):
+        index = shown[p.pts]
+        p.time_base = tick
+        p.pts, p.dts, p.duration = (first_frame + index) * 512, (first_frame + k - reorder) * 512, 512
+        yield p
 
 
 def _aac_stream(out: av.container.OutputContainer, audio: np.ndarray, sample_rate: int, bitrate: int) -> av.audio.stream.AudioStream:
@@ -368,21 +381,17 @@ def remux_with_audio(video: Path | str, audio: np.ndarray, sample_rate: int, out
         vs = src.streams.video[0]
         v_out = out.add_stream_from_template(vs)
         if fps is not None:
-            tick = Fraction(fps.denominator, fps.numerator * 512)
+            tick = _tick(fps)
             v_out.time_base = tick
         a_out = _aac_stream(out, audio, sample_rate, audio_bitrate)
-        packets = [p for p in src.demux(vs) if p.pts is not None and p.size > 0]
+        packets = _frame_packets(src)
         if fps is not None:
-            shown = {pts: i for i, pts in enumerate(sorted(p.pts for p in packets))}
-            reorder = max([0] + [k - shown[p.pts] for k, p in enumerate(packets)])  # B-frame delay
-        first = min((p.pts for p in packets), default=0)
-        for k, p in enumerate(packets):
-            if fps is not None:
-                index = shown[p.pts]
-                p.time_base = tick
-                p.pts, p.dts, p.duration = index * 512, (k - reorder) * 512, 512
-            else:  # the first frame shows at 0, where the new audio starts
+            packets = list(_as_constant_rate(packets, 0, tick))
+        else:  # the first frame shows at 0, where the new audio starts
+            first = min((p.pts for p in packets), default=0)
+            for p in packets:
                 p.pts, p.dts = p.pts - first, (p.dts - first) if p.dts is not None else None
+        for p in packets:
             p.stream = v_out
             out.mux(p)
         _encode_audio(out, a_out, audio, sample_rate)

@@ -33,10 +33,10 @@ STAGE_VERSIONS: dict[str, int] = {
     "generate": 5,
     "enhance": 2,
     "blend": 1,
-    "remux": 1,
+    "remux": 2,
     "drift": 2,
     "sync_analysis": 1,
-    "repair": 2,
+    "repair": 3,
 }
 
 
