@@ -102,6 +102,24 @@ class DriftConfig(_Section):
     calibration_frames: float = Field(0.0, description="subtracted from every measured offset; real in-sync clips average this")
 
 
+class RayConfig(_Section):
+    """Where chunk work and models run. None of this changes a stage's artifacts."""
+
+    enabled: bool | None = Field(None, description="run models on Ray actors; default: yes for batches, no for a single clip")
+    address: str | None = Field(None, description="None starts a local Ray; 'auto' or 'ray://head:10001' joins a cluster")
+    workers: int | None = Field(None, ge=1, description="model-hosting actors; default: one per GPU, else one per CPU")
+    gpus_per_worker: float | None = Field(None, ge=0, description="default: 1 when the cluster has GPUs, else 0 (CPU)")
+
+
+class StorageConfig(_Section):
+    """How s3:// (or any fsspec URL) is reached; credentials come from the standard AWS variables."""
+
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, ...); default: AWS_ENDPOINT_URL or AWS")
+    region: str | None = None
+    anon: bool = False
+    scratch_dir: Path | None = Field(None, description="local working copies when work_dir is remote; default: <tmp>/lipdub-scratch")
+
+
 class Config(_Section):
     """Everything a run can be told. Unknown keys are errors, not silently ignored."""
 
@@ -115,6 +133,8 @@ class Config(_Section):
     blend: BlendConfig = BlendConfig()
     remux: RemuxConfig = RemuxConfig()
     drift: DriftConfig = DriftConfig()
+    ray: RayConfig = RayConfig()
+    storage: StorageConfig = StorageConfig()
     work_dir: Path = Path("lipdub-work")
     manifest_dir: Path | None = Field(None, description="Parquet dataset root; default <work_dir>/manifests")
 
@@ -123,7 +143,7 @@ class Config(_Section):
         return _digest(getattr(self, name).model_dump(mode="json"))
 
     def config_hash(self) -> str:
-        return _digest(self.model_dump(mode="json", exclude={"work_dir", "manifest_dir"}))
+        return _digest(self.model_dump(mode="json", exclude={"work_dir", "manifest_dir", "ray", "storage"}))
 
     @property
     def manifests(self) -> Path:
