@@ -66,19 +66,23 @@ class StageBoard:
     live: Live | None = None
 
 
-def _run_flow(flow_call, cfg, video: Path, audio: Path, output: Path | None, stages: tuple[str, ...], verbose: bool):
+def _run_flow(flow_call, cfg, video: str, audio: str, output: str | None, stages: tuple[str, ...], verbose: bool):
     """What every command does around its flow: check inputs before any work, start the local
     Prefect API while models load, show the stage table, turn failures into one line."""
     try:
         from lipdub.infra.clip_run import check_inputs
 
-        check_inputs(video, audio, output)
+        check_inputs(video, audio, output, cfg.storage)
         from lipdub.infra.prefect_api import LocalPrefectAPI
 
         api = LocalPrefectAPI()
+        from lipdub.infra.engine import engine_for, warm
         from lipdub.models.registry import preload
 
-        preload(cfg)
+        if cfg.ray.enabled:
+            warm(engine_for(cfg.ray), cfg)  # models load in the actors
+        else:
+            preload(cfg)
         board = StageBoard(stages)
         with api.active(), Live(board.table(), console=err, refresh_per_second=4, transient=False) as live:
             board.live = live
@@ -96,20 +100,31 @@ def _run_flow(flow_call, cfg, video: Path, audio: Path, output: Path | None, sta
         _fail(f"{video}: internal error ({exc.__class__.__name__}: {exc}); re-run with --verbose")
 
 
+def _ray_settings(enabled: bool | None, address: str | None, workers: int | None) -> dict | None:
+    """Command-line Ray flags as a config override (None: leave the config as it is)."""
+    given = {k: v for k, v in {"enabled": enabled, "address": address, "workers": workers}.items() if v is not None}
+    if (address or workers) and enabled is None:
+        given["enabled"] = True
+    return given or None
+
+
 @app.command()
 def run(
-    video: Path = typer.Argument(..., help="talking-head video"),
-    audio: Path = typer.Argument(..., help="the dub: new speech for the video"),
-    output: Path = typer.Option(..., "-o", "--output", help="where to write the dubbed MP4"),
+    video: str = typer.Argument(..., help="talking-head video (path or s3:// URL)"),
+    audio: str = typer.Argument(..., help="the dub: new speech for the video (path or s3:// URL)"),
+    output: str = typer.Option(..., "-o", "--output", help="where to write the dubbed MP4 (path or s3:// URL)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config (validated; unknown keys are errors)"),
     preset: Optional[str] = typer.Option(None, "--preset", help=f"one of: {', '.join(preset_names())}"),
-    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="stage artifacts and cache (default: ./lipdub-work)"),
+    work_dir: Optional[str] = typer.Option(None, "--work-dir", help="stage artifacts and cache, a folder or s3:// prefix (default: ./lipdub-work)"),
     sync_mode: Optional[SyncMode] = typer.Option(None, "--sync-mode", help="when lengths differ: auto (bounce if the dub is longer, cut if shorter), cut_off, loop, bounce, silence"),
+    use_ray: Optional[bool] = typer.Option(None, "--ray/--no-ray", help="run models on Ray actors, chunks in parallel (default: no for one clip)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="join a running cluster ('auto', 'ray://head:10001')"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="model-hosting Ray actors (default: one per CPU, or per GPU)"),
     verbose: bool = typer.Option(False, "--verbose", help="show tracebacks and Prefect logs"),
 ) -> None:
     """Dub VIDEO with AUDIO and write OUTPUT; re-running reuses every finished stage."""
     try:
-        cfg = load_config(config, preset, work_dir=work_dir)
+        cfg = load_config(config, preset, work_dir=work_dir, ray=_ray_settings(use_ray, ray_address, workers))
     except LipdubError as exc:
         _fail(str(exc))
     if sync_mode is not None:
@@ -127,14 +142,14 @@ def run(
 
 @app.command()
 def doctor(
-    video: Path = typer.Argument(..., help="a talking-head clip made by any tool"),
-    audio: Optional[Path] = typer.Option(None, "--audio", help="a separate soundtrack to check against the video (default: the video's own)"),
+    video: str = typer.Argument(..., help="a talking-head clip made by any tool (path or s3:// URL)"),
+    audio: Optional[str] = typer.Option(None, "--audio", help="a separate soundtrack to check against the video (default: the video's own)"),
     fix: bool = typer.Option(False, "--fix", help="repair the sync and write -o"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="where --fix writes the repaired MP4"),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="where --fix writes the repaired MP4 (path or s3:// URL)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="also copy the offset-over-time PNG here"),
     config: Optional[Path] = typer.Option(None, "--config"),
-    work_dir: Optional[Path] = typer.Option(None, "--work-dir"),
+    work_dir: Optional[str] = typer.Option(None, "--work-dir"),
     verbose: bool = typer.Option(False, "--verbose"),
 ) -> None:
     """Measure VIDEO's lip sync (offset, drift, causes); with --fix -o OUT, repair it and measure again."""
@@ -193,6 +208,92 @@ def _print_doctor(report: dict) -> None:
 
 
 @app.command()
+def batch(
+    jobs: str = typer.Argument(..., help="job file (CSV, JSON lines or Parquet; local or s3://): video, audio[, output, sync_mode, face]"),
+    output_prefix: str = typer.Option(..., "-o", "--output-prefix", help="folder or s3:// prefix for outputs without an output column"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    work_dir: Optional[str] = typer.Option(None, "--work-dir", help="stage artifacts and cache, local or s3://"),
+    use_ray: Optional[bool] = typer.Option(None, "--ray/--no-ray", help="models on Ray actors (default for batches) or in this process"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="join a running cluster ('auto', 'ray://head:10001')"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="model-hosting actors (default: one per CPU, or per GPU)"),
+    verbose: bool = typer.Option(False, "--verbose"),
+) -> None:
+    """Dub every clip in JOBS, each as its own run; failures are listed, the others carry on."""
+    try:
+        cfg = load_config(config, preset, work_dir=work_dir, ray=_ray_settings(use_ray, ray_address, workers))
+    except LipdubError as exc:
+        _fail(str(exc))
+    from lipdub.flows.batch import batch_outcome, dub_batch
+    from lipdub.infra.manifest import BatchRow
+    from lipdub.infra.prefect_api import LocalPrefectAPI
+
+    def show(clip: dict) -> None:
+        colour = "green" if clip["status"] == "ok" else "red"
+        detail = f"-> {clip['output']}  sync {clip['sync_after']}" if clip["status"] == "ok" else clip["error"]
+        err.print(f"[{colour}]{clip['status']:>6}[/] row {clip['row']}: {clip['video']} {detail}", highlight=False, soft_wrap=True)
+
+    api = LocalPrefectAPI()
+    try:
+        with api.active():
+            state = dub_batch(jobs, output_prefix, cfg, on_clip=show, return_state=True)
+        outcome = batch_outcome(state)
+    except Exception as exc:  # noqa: BLE001
+        if verbose:
+            err.print_exception()
+        _fail(str(exc) if isinstance(exc, LipdubError) else f"{jobs}: internal error ({exc.__class__.__name__}: {exc})")
+    if not isinstance(outcome, BatchRow):  # the batch itself could not start (bad job file, ...)
+        _fail(str(outcome) if isinstance(outcome, LipdubError) else f"{jobs}: {outcome}")
+    out.print(f"{outcome.clips} clips: {outcome.ok} ok, {outcome.failed} failed, {outcome.reused} reused; {outcome.seconds:.0f} s; manifest in {cfg.manifests}", highlight=False, soft_wrap=True)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    manifests: str = typer.Argument("lipdub-work/manifests", help="manifest folder or s3:// prefix"),
+    since: str = typer.Option("7d", "--since", help="how far back: 7d, 36h, 90m, or an ISO date"),
+    as_json: bool = typer.Option(False, "--json", help="print the rows as JSON lines"),
+) -> None:
+    """List clips out of sync tolerance (or failed) in recent runs, from the Parquet manifests."""
+    import json
+
+    from lipdub.infra.manifest import out_of_tolerance
+
+    try:
+        start = _since(since)
+        rows = out_of_tolerance(manifests, start)
+    except FileNotFoundError:
+        _fail(f"{manifests}: no manifests there")
+    except ValueError as exc:
+        _fail(f"{since}: {exc}")
+    if as_json:
+        for r in rows:
+            print(json.dumps(r, default=str))
+        return
+    table = Table(box=None, header_style="bold", padding=(0, 2))
+    for col in ("started", "job", "clip", "status", "sync (frames)", "verdict", "error"):
+        table.add_column(col)
+    for r in sorted(rows, key=lambda r: r["started_at"]):
+        offset = r["sync_offset_frames_after"] if r["sync_offset_frames_after"] is not None else r["sync_offset_frames_before"]
+        table.add_row(f"{r['started_at']:%Y-%m-%d %H:%M}", r["job"], r["video"], r["status"], "" if offset is None else f"{offset:+.1f}", r["sync_verdict_after"] or r["sync_verdict_before"] or "", (r["error"] or "")[:80])
+    out.print(table)
+    out.print(f"{len(rows)} clip(s) out of tolerance or failed since {start:%Y-%m-%d %H:%M} UTC", highlight=False)
+
+
+def _since(text: str):
+    """'7d' / '36h' / '90m' before now, or an ISO date (UTC)."""
+    import datetime as dt
+
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    now = dt.datetime.now(dt.timezone.utc)
+    if text[-1:] in units and text[:-1].isdigit():
+        return now - dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+    when = dt.datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+@app.command()
 def demo(
     output: Path = typer.Option(Path("lipdub-demo.mp4"), "-o", "--output"),
     work_dir: Path = typer.Option(Path("lipdub-work"), "--work-dir"),
@@ -205,7 +306,7 @@ def demo(
     speech = samples.synth_speech(samples.speech_envelope(5.0, 25.0, seed=7), 25.0, 16000, seed=7, f0_hz=180.0)
     dub = samples.write_wav(work_dir / "demo-dub.wav", speech, 16000)
     out.print(f"sample: {face.video_path} + {dub}")
-    run(face.video_path, dub, output, None, None, work_dir, None, False)
+    run(face.video_path, dub, output, None, None, work_dir, None, None, None, None, False)
 
 
 @app.command()

@@ -53,6 +53,36 @@ def prefect_server():
         yield
 
 
+@pytest.fixture(scope="session")
+def s3_bucket() -> str:
+    """A real S3 API on localhost (moto in server mode, as s3fs's own tests use) with one
+    empty bucket; lipdub reaches it through the standard AWS variables, set for the session."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}.items():
+            env.setenv(name, value)
+        env.delenv("AWS_PROFILE", raising=False)
+        boto3.client("s3").create_bucket(Bucket="lipdub-test")
+        try:
+            yield "s3://lipdub-test"
+        finally:
+            server.stop()
+
+
 @pytest.fixture()
 def config(tmp_path) -> Config:
     return load_config(work_dir=tmp_path / "work")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_ray_at_the_end():
+    """Batches start a local Ray in this process; stop it (and its actors) when the tests end."""
+    yield
+    from lipdub.infra import engine
+
+    engine.shutdown()

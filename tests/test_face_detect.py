@@ -24,6 +24,27 @@ def test_target_is_the_larger_of_two_faces_in_every_frame(tmp_path):
     assert np.ptp(centres) < 20  # the track never jumps across the frame
 
 
+def test_a_point_chooses_the_smaller_face_and_the_track_stays_on_it(tmp_path):
+    video = samples.make_two_faces_video(tmp_path / "two.mp4")
+    stream = media.probe(video).video
+    face_detect(video, stream, tmp_path, FaceConfig(chunk_frames=16, point=(352, 128)))  # inside the small face
+    boxes = np.load(tmp_path / "faces.npz")["boxes"]
+    centres = (boxes[:, 0] + boxes[:, 2]) / 2
+    assert not np.isnan(centres).any() and np.abs(centres - 352).max() < 20
+    heights = boxes[:, 3] - boxes[:, 1]
+    assert np.median(heights) < 200  # the 160 px face, not the 256 px one
+
+
+def test_a_point_on_no_face_is_a_clear_error(tmp_path):
+    import pytest
+
+    from lipdub import LipdubError
+
+    video = samples.make_two_faces_video(tmp_path / "two.mp4", duration_s=0.5)
+    with pytest.raises(LipdubError, match=r"no face found at x,y = 440,10"):
+        face_detect(video, media.probe(video).video, tmp_path, FaceConfig(point=(440, 10)))
+
+
 def test_track_does_not_jump_to_a_bigger_newcomer():
     track = np.array([100, 100, 200, 200], np.float32)
     same = Detection((104, 102, 204, 203), 0.9)

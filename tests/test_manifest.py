@@ -25,3 +25,63 @@ def test_each_run_writes_its_own_file_and_the_dataset_reads_back(tmp_path):
     table = pq.read_table(tmp_path / "clips")
     assert sorted(table.column("status").to_pylist()) == ["failed", "ok"]
     assert table.column("probe_flags").to_pylist()[0] == ["vfr"]
+
+
+def _at(run_id: str, clip: str, days_ago: float, verdict: str | None, status: str = "ok", job: str = "dub") -> ClipRow:
+    when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days_ago)
+    return _row(run_id, status).model_copy(update={"clip_id": clip, "started_at": when, "sync_verdict_after": verdict, "job": job})
+
+
+def _week(tmp_path):
+    rows = [
+        _at("r1", "old-bad", 10, "unacceptable"),  # last month: not this week
+        _at("r2", "fixed", 3, "noticeable"),  # bad, then fine in a later run
+        _at("r3", "fixed", 1, "fine"),
+        _at("r4", "drifting", 2, "unacceptable"),
+        _at("r5", "broken", 1, None, status="failed"),
+        _at("r6", "fine", 1, "fine"),
+    ]
+    for r in rows:
+        write_rows(tmp_path, "clips", r.run_id, [r], ClipRow)
+
+
+def test_out_of_tolerance_this_week_is_each_clips_latest_bad_or_failed_run(tmp_path):
+    from lipdub.infra.manifest import out_of_tolerance
+
+    _week(tmp_path)
+    week_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=7)
+    assert sorted(r["clip_id"] for r in out_of_tolerance(tmp_path, week_ago)) == ["broken", "drifting"]
+
+
+def test_the_documented_duckdb_query_answers_the_same_without_lipdub(tmp_path):
+    import duckdb
+
+    _week(tmp_path)
+    # the README's query, on this folder
+    found = duckdb.sql(f"""
+        select clip_id from (
+            select *, row_number() over (partition by clip_id, job order by started_at desc) as nth
+            from read_parquet('{tmp_path}/clips/*.parquet', union_by_name = true)
+            where started_at >= now() - interval 7 day)
+        where nth = 1 and (status <> 'ok' or coalesce(sync_verdict_after, sync_verdict_before) <> 'fine')
+        order by clip_id""").fetchall()
+    assert [c for (c,) in found] == ["broken", "drifting"]
+
+
+def test_concurrent_runs_each_add_their_own_file(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"run-{i}" for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: write_rows(tmp_path, "clips", i, [_row(i)], ClipRow), ids))
+    assert sorted(pq.read_table(tmp_path / "clips").column("run_id").to_pylist()) == sorted(ids)
+
+
+def test_files_written_before_a_column_existed_still_read(tmp_path):
+    from lipdub.infra.manifest import read_table
+
+    write_rows(tmp_path, "clips", "new", [_row("new")], ClipRow)
+    old = pq.read_table(tmp_path / "clips" / "new.parquet").drop_columns(["repairs", "generator_mapping"])
+    pq.write_table(old, tmp_path / "clips" / "old.parquet")
+    table = read_table(tmp_path, "clips")
+    assert table.num_rows == 2 and "repairs" in table.column_names

@@ -7,7 +7,7 @@ from pathlib import Path
 from lipdub.sync import SyncResult
 
 
-def plot_offsets(result: SyncResult, out_png: Path, title: str, fine: int = 2, noticeable: int = 5, after: SyncResult | None = None) -> None:
+def plot_offsets(result: SyncResult, out_png: Path, title: str, fine: int = 2, noticeable: int = 5, after: SyncResult | None = None, names: tuple[str, str] = ("before", "after")) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +19,7 @@ def plot_offsets(result: SyncResult, out_png: Path, title: str, fine: int = 2, n
     for sign in (1, -1):
         ax.axhspan(sign * fine, sign * noticeable, color="#f8ecc8", label="noticeable" if sign > 0 else None)
         ax.axhspan(sign * noticeable, sign * 15, color="#f6d4d0", label="unacceptable" if sign > 0 else None)
-    for res, colour, name in ((result, "#1f4e9c", "before"), (after, "#2e7d32", "after")):
+    for res, colour, name in ((result, "#1f4e9c", names[0]), (after, "#2e7d32", names[1])):
         if res is None or not res.windows:
             continue
         t = [(w.start_s + w.end_s) / 2 for w in res.windows]

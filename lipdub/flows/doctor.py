@@ -6,10 +6,12 @@ doctor_clip reads like its DAG: probe -> face_detect -> stabilize -> sync_analys
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from prefect import flow
 
+from lipdub.flows import named_after_video
+from lipdub.infra import storage
 from lipdub.infra.clip_run import ClipRun, StageEvent
 from lipdub.infra.config import Config, load_config
 from lipdub.infra.manifest import DriftWindowRow
@@ -20,8 +22,8 @@ from lipdub.tasks.stabilize import stabilize_task
 from lipdub.tasks.sync_analysis import SyncAnalysisRecord, sync_analysis_task
 
 
-@flow(name="doctor_clip", flow_run_name="doctor {video.name}")
-def doctor_clip(video: Path, audio: Path | None = None, output: Path | None = None, config: Config | None = None, on_event: StageEvent | None = None) -> ClipRun:
+@flow(name="doctor_clip", flow_run_name=named_after_video("doctor"))
+def doctor_clip(video: str | Path, audio: str | Path | None = None, output: str | Path | None = None, config: Config | None = None, on_event: StageEvent | None = None) -> ClipRun:
     clip = ClipRun.start(video, audio or video, output, config or load_config(), on_event, job="doctor")
     with clip.recorded(lambda: doctor_row(clip), lambda: window_rows(clip)):
         probe_task(clip)
@@ -35,13 +37,12 @@ def doctor_clip(video: Path, audio: Path | None = None, output: Path | None = No
 
 
 @flow(name="doctor")
-def doctor(videos: list[Path], output_dir: Path | None = None, config: Config | None = None) -> list[dict]:
+def doctor(videos: list[str | Path], output_dir: str | Path | None = None, config: Config | None = None) -> list[dict]:
     """Diagnose (and, given output_dir, repair) each clip; returns one summary per clip."""
     cfg = config or load_config()
     summaries = []
     for video in videos:
-        video = Path(video)
-        out = Path(output_dir) / f"{video.stem}.fixed.mp4" if output_dir else None
+        out = storage.join(output_dir, f"{PurePosixPath(str(video)).stem}.fixed.mp4") if output_dir else None
         try:
             clip = doctor_clip(video, None, out, cfg)
             summaries.append({"video": str(video), "status": "ok", **doctor_row(clip)})

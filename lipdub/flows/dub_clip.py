@@ -6,10 +6,12 @@ from pathlib import Path
 
 from prefect import flow
 
+from lipdub.flows import named_after_video
+from lipdub.flows.artifacts import clip_artifacts
+from lipdub.flows.summary import clip_row, drift_rows
 from lipdub.infra.clip_run import ClipRun, StageEvent
 from lipdub.infra.config import Config, load_config
 from lipdub.infra.manifest import ClipRow
-from lipdub.flows.summary import clip_row, drift_rows
 from lipdub.tasks.audio_clean import audio_clean_task
 from lipdub.tasks.blend import blend_task
 from lipdub.tasks.drift import drift_task
@@ -21,9 +23,9 @@ from lipdub.tasks.remux import remux_task
 from lipdub.tasks.stabilize import stabilize_task
 
 
-@flow(name="dub_clip", flow_run_name="dub {video.name}", log_prints=True)
-def dub_clip(video: Path, audio: Path, output: Path, config: Config | None = None, on_event: StageEvent | None = None) -> ClipRow:
-    """Dub one clip; on failure the manifest still gets a row saying where and why."""
+@flow(name="dub_clip", flow_run_name=named_after_video("dub"), log_prints=True)
+def dub_clip(video: str | Path, audio: str | Path, output: str | Path, config: Config | None = None, on_event: StageEvent | None = None) -> ClipRow:
+    """Dub one clip (paths or URLs); on failure the manifest still gets a row saying where and why."""
     clip = ClipRun.start(video, audio, output, config or load_config(), on_event)
     with clip.recorded(lambda: clip_row(clip), lambda: drift_rows(clip)):
         probe_task(clip)
@@ -36,4 +38,5 @@ def dub_clip(video: Path, audio: Path, output: Path, config: Config | None = Non
         remux_task(clip)
         drift_task(clip)
         clip.publish(clip.layout.artifact("remux", "output.mp4"))
+    clip_artifacts(clip.row, clip.layout.durable_artifact("drift", "sync.png"))
     return clip.row

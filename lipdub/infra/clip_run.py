@@ -2,13 +2,16 @@
 
 Stage modules call `clip.run(...)`, which goes through the stage cache and keeps the
 fingerprints later stages hash, the timings and what was reused.
+
+Inputs, output and work dir may be URLs. Stages decode with PyAV, so `video` and
+`audio` are always local files (remote inputs are downloaded into scratch first);
+the locations the user gave are kept for the manifest.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +21,8 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from lipdub import LipdubError, __version__
-from lipdub.infra.config import Config
+from lipdub.infra import storage
+from lipdub.infra.config import Config, StorageConfig
 from lipdub.infra.layout import ClipLayout, clip_id_for, file_digest
 from lipdub.infra.manifest import ClipRow, DriftWindowRow, new_run_id, write_rows
 from lipdub.infra.stage_cache import run_stage
@@ -27,38 +31,19 @@ R = TypeVar("R", bound=BaseModel)
 StageEvent = Callable[[str, str, float], None]  # stage, "start" | "done" | "cached" | "failed", seconds
 
 
-def check_output(output: Path, inputs: list[Path]) -> None:
-    """Fail before any work if the result could not be written, or would replace an input."""
-    output = Path(output)
-    for src in inputs:
-        if src.exists() and output.resolve() == Path(src).resolve():
-            raise LipdubError(output, "output would overwrite an input file")
-    if output.is_dir():
-        raise LipdubError(output, "output is a directory")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise LipdubError(output, f"output folder {parent} does not exist")
-    probe = parent / f".{output.name}.lipdub-write-test"
-    try:  # a real write: permission bits say nothing for root or read-only mounts
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise LipdubError(output, f"output folder is not writable ({exc.strerror})") from exc
-
-
-def check_inputs(video: Path, audio: Path, output: Path | None) -> None:
-    for path in (Path(video), Path(audio)):
-        if not path.is_file():
-            raise LipdubError(path, "file not found" if not path.exists() else "not a file")
+def check_inputs(video: str | Path, audio: str | Path, output: str | Path | None, storage_cfg: StorageConfig | None = None) -> None:
+    """Fail before any work: inputs must exist, the output must be writable and not an input."""
+    for loc in (video, audio):
+        storage.check_input(loc, storage_cfg)
     if output is not None:
-        check_output(Path(output), [Path(video), Path(audio)])
+        storage.check_destination(output, [video, audio], storage_cfg)
 
 
 @dataclass
 class ClipRun:
-    video: Path
+    video: Path  # local copy that stages read
     audio: Path
-    output: Path | None  # None: a run that only measures (the sync doctor without --fix)
+    output: str | Path | None  # where the result goes (path or URL); None: a run that only measures
     config: Config
     layout: ClipLayout
     run_id: str
@@ -71,14 +56,21 @@ class ClipRun:
     current: str | None = None
     row: ClipRow | None = None  # set when the run ends well
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    video_location: str = ""  # the video and audio as the user gave them (path or URL)
+    audio_location: str = ""
+
+    def __post_init__(self) -> None:
+        self.video_location = self.video_location or str(self.video)
+        self.audio_location = self.audio_location or str(self.audio)
 
     @classmethod
-    def start(cls, video: Path, audio: Path, output: Path | None, config: Config, on_event: StageEvent | None = None, job: str = "dub") -> ClipRun:
-        video, audio = Path(video), Path(audio)
-        output = Path(output) if output is not None else None
-        check_inputs(video, audio, output)
-        layout = ClipLayout(config.work_dir, clip_id_for(video, audio))
-        return cls(video, audio, output, config, layout, new_run_id(), on_event, job=job)
+    def start(cls, video: str | Path, audio: str | Path, output: str | Path | None, config: Config, on_event: StageEvent | None = None, job: str = "dub") -> ClipRun:
+        check_inputs(video, audio, output, config.storage)
+        scratch = storage.scratch_dir(config)
+        local_video, local_audio = (storage.localize(loc, scratch / "inputs", config.storage) for loc in (video, audio))
+        remote = config.work_dir if storage.is_remote(config.work_dir) else None
+        layout = ClipLayout(scratch, clip_id_for(local_video, local_audio), remote)
+        return cls(local_video, local_audio, output, config, layout, new_run_id(), on_event, job=job, video_location=str(video), audio_location=str(audio))
 
     def source(self, path: Path) -> str:
         return f"file:{file_digest(path)}"
@@ -91,7 +83,7 @@ class ClipRun:
         inputs = [self.fingerprints[u] for u in upstream] + [self.source(p) for p in sources]
         started = time.perf_counter()
         try:
-            result = run_stage(self.layout, stage, config_hash, inputs, record_type, produce)
+            result = run_stage(self.layout, stage, config_hash, inputs, record_type, produce, self.config.storage)
         except BaseException:
             self.seconds[stage] = time.perf_counter() - started
             self._event(stage, "failed", self.seconds[stage])
@@ -111,15 +103,9 @@ class ClipRun:
         return rec
 
     def publish(self, produced: Path) -> None:
-        """Copy the finished output next to its destination, then rename it into place."""
+        """Put the finished output at its destination, whole or not at all."""
         assert self.output is not None
-        tmp = self.output.with_name(f".{self.output.name}.lipdub-tmp")
-        try:
-            shutil.copyfile(produced, tmp)
-            tmp.replace(self.output)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise LipdubError(self.output, f"cannot write output ({exc.strerror})") from exc
+        storage.publish_file(produced, self.output, self.config.storage)
 
     def _event(self, stage: str, what: str, seconds: float) -> None:
         if self.on_event:
@@ -139,17 +125,17 @@ class ClipRun:
         self.write_manifest(self.row, windows())
 
     def write_manifest(self, row: ClipRow, windows: list[DriftWindowRow]) -> None:
-        root = self.config.manifests
-        write_rows(root, "clips", self.run_id, [row], ClipRow)
-        write_rows(root, "drift_windows", self.run_id, windows, DriftWindowRow)
+        root, cfg = self.config.manifests, self.config.storage
+        write_rows(root, "clips", self.run_id, [row], ClipRow, cfg)
+        write_rows(root, "drift_windows", self.run_id, windows, DriftWindowRow, cfg)
 
     def base_row(self, status: str, error: str | None) -> dict:
         return dict(
             run_id=self.run_id,
             clip_id=self.layout.clip_id,
             started_at=self.started_at,
-            video=str(self.video),
-            audio=str(self.audio),
+            video=self.video_location,
+            audio=self.audio_location,
             job=self.job,
             output=str(self.output) if status == "ok" and self.output else None,
             status=status,

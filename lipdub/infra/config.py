@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from enum import Enum
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lipdub import LipdubError
+from lipdub.infra import storage
 
 
 class _Section(BaseModel):
@@ -55,6 +57,7 @@ class FaceConfig(_Section):
     track_iou: float = Field(0.3, description="min IoU with the previous box to stay on the same track")
     padding: float = Field(0.25, description="crop padding as a fraction of the face size")
     min_face_px: int = Field(48, description="faces smaller than this (height, px) are flagged and passed through")
+    point: tuple[float, float] | None = Field(None, description="x, y (px) on the face to dub when several are visible; default: the largest")
 
 
 class StabilizeConfig(_Section):
@@ -109,6 +112,7 @@ class RayConfig(_Section):
     address: str | None = Field(None, description="None starts a local Ray; 'auto' or 'ray://head:10001' joins a cluster")
     workers: int | None = Field(None, ge=1, description="model-hosting actors; default: one per GPU, else one per CPU")
     gpus_per_worker: float | None = Field(None, ge=0, description="default: 1 when the cluster has GPUs, else 0 (CPU)")
+    start_timeout_s: float = Field(120.0, gt=0, description="how long to wait for the workers to be scheduled")
 
 
 class StorageConfig(_Section):
@@ -135,8 +139,14 @@ class Config(_Section):
     drift: DriftConfig = DriftConfig()
     ray: RayConfig = RayConfig()
     storage: StorageConfig = StorageConfig()
-    work_dir: Path = Path("lipdub-work")
-    manifest_dir: Path | None = Field(None, description="Parquet dataset root; default <work_dir>/manifests")
+    work_dir: str = Field("lipdub-work", description="stage artifacts and cache: a local folder or a URL (s3://bucket/prefix)")
+    manifest_dir: str | None = Field(None, description="Parquet dataset root, local or a URL; default <work_dir>/manifests")
+
+    @field_validator("work_dir", "manifest_dir", mode="before")
+    @classmethod
+    def _location(cls, value: Any) -> Any:
+        """Locations are strings so they can hold URLs; a Path is taken as it is."""
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     def section_hash(self, name: str) -> str:
         """Stable hash of one section, for stage cache keys."""
@@ -146,8 +156,10 @@ class Config(_Section):
         return _digest(self.model_dump(mode="json", exclude={"work_dir", "manifest_dir", "ray", "storage"}))
 
     @property
-    def manifests(self) -> Path:
-        return self.manifest_dir or self.work_dir / "manifests"
+    def manifests(self) -> Path | str:
+        """The manifest root: a Path when local (as callers have always had it), else the URL."""
+        root = self.manifest_dir or storage.join(self.work_dir, "manifests")
+        return root if storage.is_remote(root) else Path(root)
 
 
 def _digest(data: Any) -> str:

@@ -3,6 +3,10 @@
 <work_dir>/<clip_id>/<stage>/ holds a stage's files and its record.json (the typed
 record the stage returned, the cache key it was made under, and a nonce that changes
 whenever the stage really runs, so later stages know to run again).
+
+Stages read and write local files. When the work dir is a URL, the local tree lives in
+a scratch folder and `remote` is the work dir, where each finished stage is mirrored
+under the same relative path.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from lipdub.infra import storage
 
 STAGES = ("probe", "audio_clean", "face_detect", "stabilize", "generate", "enhance", "blend", "remux", "drift")
 
@@ -24,7 +30,7 @@ ARTIFACTS: dict[str, tuple[str, ...]] = {
     "enhance": ("mouths.npy",),
     "blend": ("segments",),
     "remux": ("output.mp4",),
-    "drift": ("windows.json",),
+    "drift": ("windows.json", "sync.png"),
     # the sync doctor's stages, after probe, face_detect and stabilize
     "sync_analysis": ("report.json", "sync.png"),
     "repair": ("fixed.mp4", "sync.png"),
@@ -56,8 +62,9 @@ def clip_id_for(video: Path, audio: Path) -> str:
 
 @dataclass(frozen=True)
 class ClipLayout:
-    work_dir: Path
+    work_dir: Path  # local: the work dir itself, or the scratch folder when the work dir is remote
     clip_id: str
+    remote: str | None = None  # the remote work dir (URL) that mirrors work_dir, if any
 
     @property
     def root(self) -> Path:
@@ -69,10 +76,18 @@ class ClipLayout:
     def record(self, stage: str) -> Path:
         return self.stage_dir(stage) / RECORD
 
+    def remote_stage_dir(self, stage: str) -> str | None:
+        return storage.join(self.remote, self.clip_id, stage) if self.remote else None
+
     def artifact(self, stage: str, name: str) -> Path:
         if name not in ARTIFACTS[stage]:
             raise KeyError(f"{stage} writes no artifact named {name!r}")
         return self.stage_dir(stage) / name
+
+    def durable_artifact(self, stage: str, name: str) -> str:
+        """Where an artifact stays after this machine's scratch is gone (for links)."""
+        local = self.artifact(stage, name)
+        return storage.join(self.remote_stage_dir(stage), name) if self.remote else str(local)
 
     def complete(self, stage: str) -> bool:
         return self.record(stage).is_file() and all(self.artifact(stage, n).exists() for n in ARTIFACTS[stage])

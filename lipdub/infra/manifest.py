@@ -2,20 +2,26 @@
 
 Rows are plain dicts of scalars and lists; the Arrow schema is derived from the
 ClipRow model, so pandas or DuckDB read the Parquet files with no lipdub import.
-Every run writes its own files (never rewriting another run's).
+Every run writes its own files (never rewriting another run's), so a dataset on S3,
+where nothing can be appended or renamed, grows by whole-file puts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import types
 import typing
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
+
+from lipdub.infra import storage
+from lipdub.infra.config import StorageConfig
 
 
 class ClipRow(BaseModel):
@@ -81,6 +87,26 @@ class DriftWindowRow(BaseModel):
     score: float
 
 
+class BatchRow(BaseModel):
+    """One row per batch run: what it was given and how it ended."""
+
+    run_id: str
+    job_file: str
+    output_prefix: str
+    started_at: dt.datetime
+    seconds: float
+    clips: int
+    ok: int
+    failed: int
+    reused: int  # clips whose every stage came from the cache
+    failures: list[str]  # "row N <video>: <error>"
+    clip_run_ids: list[str]  # the dub_clip runs that ended well, for joining with the clips table
+    engine: str  # local | ray
+    workers: int
+    model_loads: dict[str, int]
+    lipdub_version: str
+
+
 _SCALARS = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_(), dt.datetime: pa.timestamp("us", tz="UTC")}
 
 
@@ -103,8 +129,9 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def write_rows(root: Path, table_name: str, run_id: str, rows: list[BaseModel], model: type[BaseModel]) -> Path | None:
-    """Write this run's rows as <root>/<table>/<run_id>.parquet (temp name, then rename)."""
+def write_rows(root: Path | str, table_name: str, run_id: str, rows: list[BaseModel], model: type[BaseModel], storage_cfg: StorageConfig | None = None) -> Path | str | None:
+    """Write this run's rows as <root>/<table>/<run_id>.parquet (temp name, then rename;
+    for a remote root, a local temp file put in one piece)."""
     if not rows:
         return None
     schema = arrow_schema(model)
@@ -114,6 +141,12 @@ def write_rows(root: Path, table_name: str, run_id: str, rows: list[BaseModel], 
             if isinstance(v, dict):
                 d[k] = list(v.items())
     table = pa.Table.from_pylist(data, schema=schema)
+    if storage.is_remote(root):
+        dest = storage.join(root, table_name, f"{run_id}.parquet")
+        with tempfile.TemporaryDirectory(prefix="lipdub-manifest-") as tmp:
+            pq.write_table(table, Path(tmp) / "rows.parquet")
+            storage.publish_file(Path(tmp) / "rows.parquet", dest, storage_cfg)
+        return dest
     folder = Path(root) / table_name
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{run_id}.parquet"
@@ -121,3 +154,23 @@ def write_rows(root: Path, table_name: str, run_id: str, rows: list[BaseModel], 
     pq.write_table(table, tmp)
     tmp.replace(final)
     return final
+
+
+TABLES: dict[str, type[BaseModel]] = {"clips": ClipRow, "drift_windows": DriftWindowRow, "batches": BatchRow}
+
+
+def read_table(root: Path | str, table_name: str, storage_cfg: StorageConfig | None = None) -> pa.Table:
+    """Every run's rows of one table, from a local folder or a URL. Read against today's
+    schema, so files written before a column was added read with that column empty."""
+    fs, path = storage.filesystem(storage.join(root, table_name), storage_cfg)
+    return pq.read_table(path, filesystem=fs, schema=arrow_schema(TABLES[table_name]))
+
+
+def out_of_tolerance(root: Path | str, since: dt.datetime, storage_cfg: StorageConfig | None = None) -> list[dict]:
+    """Each clip's latest run since `since` that failed or whose sync, as last measured
+    (after the dub or repair, else the source's), is worse than fine."""
+    rows = read_table(root, "clips", storage_cfg).filter(pc.field("started_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))).to_pylist()
+    latest: dict[tuple[str, str], dict] = {}
+    for row in sorted(rows, key=lambda r: r["started_at"]):
+        latest[(row["clip_id"], row["job"])] = row
+    return [r for r in latest.values() if r["status"] != "ok" or (r["sync_verdict_after"] or r["sync_verdict_before"]) not in ("fine", None)]

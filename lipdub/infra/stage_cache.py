@@ -4,13 +4,16 @@ A stage's key hashes its name, code version, config section and the fingerprints
 what it reads (content hashes of user files, nonces of upstream stages). A re-run
 with the same key returns the stored record; deleting a stage's files or changing
 its config reruns it and, through the nonce, every stage after it.
+
+With a remote work dir the remote copy is the one that lasts: a stage missing from
+local scratch but stored remotely under the same key is downloaded instead of rerun
+(another machine, or a cleared scratch), and every stage made here is uploaded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +23,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from lipdub.infra import storage
+from lipdub.infra.config import StorageConfig
 from lipdub.infra.layout import RECORD, ClipLayout
 
 R = TypeVar("R", bound=BaseModel)
@@ -34,7 +39,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "enhance": 2,
     "blend": 1,
     "remux": 2,
-    "drift": 2,
+    "drift": 3,
     "sync_analysis": 1,
     "repair": 3,
 }
@@ -53,26 +58,41 @@ def stage_key(stage: str, config_hash: str, inputs: list[str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def run_stage(layout: ClipLayout, stage: str, config_hash: str, inputs: list[str], record_type: type[R], produce: Callable[[Path], R]) -> StageResult:
-    """Return the cached record for this key, or call produce(tmp_dir) and publish tmp_dir."""
-    key = stage_key(stage, config_hash, inputs)
+def _stored(layout: ClipLayout, stage: str, key: str) -> dict | None:
+    """The local record.json, if the stage is complete and was made under this key."""
     if layout.complete(stage):
         stored = json.loads(layout.record(stage).read_text())
         if stored.get("key") == key:
-            return StageResult(record_type.model_validate(stored["record"]), f"{key}:{stored['nonce']}", True, 0.0)
-    final = layout.stage_dir(stage)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{stage}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    started = time.perf_counter()
+            return stored
+    return None
+
+
+def _remote_key(url: str, storage_cfg: StorageConfig | None) -> str | None:
     try:
+        return json.loads(storage.read_text(storage.join(url, RECORD), storage_cfg)).get("key")
+    except FileNotFoundError:
+        return None
+
+
+def run_stage(layout: ClipLayout, stage: str, config_hash: str, inputs: list[str], record_type: type[R], produce: Callable[[Path], R], storage_cfg: StorageConfig | None = None) -> StageResult:
+    """Return the cached record for this key (local, else remote), or call produce(tmp_dir),
+    publish tmp_dir and mirror it to the remote work dir."""
+    key = stage_key(stage, config_hash, inputs)
+    stored = _stored(layout, stage, key)
+    if remote := layout.remote_stage_dir(stage):
+        remote_has_it = _remote_key(remote, storage_cfg) == key
+        if stored is None and remote_has_it:
+            storage.download_dir(remote, layout.stage_dir(stage), storage_cfg)
+            stored = _stored(layout, stage, key)
+        elif stored is not None and not remote_has_it:
+            storage.upload_dir(layout.stage_dir(stage), remote, last=[RECORD], cfg=storage_cfg)
+    if stored is not None:
+        return StageResult(record_type.model_validate(stored["record"]), f"{key}:{stored['nonce']}", True, 0.0)
+    started = time.perf_counter()
+    with storage.whole_dir(layout.stage_dir(stage)) as tmp:
         record = produce(tmp)
         nonce = uuid.uuid4().hex[:12]
         (tmp / RECORD).write_text(json.dumps({"key": key, "nonce": nonce, "record": record.model_dump(mode="json")}, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    if remote:
+        storage.upload_dir(layout.stage_dir(stage), remote, last=[RECORD], cfg=storage_cfg)
     return StageResult(record, f"{key}:{nonce}", False, time.perf_counter() - started)

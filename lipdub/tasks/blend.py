@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from lipdub import face_geometry as fg
 from lipdub import media
 from lipdub.infra.config import BlendConfig
+from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
 from lipdub.tasks.probe import ProbeRecord, video_stream
@@ -74,33 +75,35 @@ def paste(frame: np.ndarray, mouth: np.ndarray, mask: np.ndarray, to_canonical: 
     return out, int(support.sum())
 
 
-def blend(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Path, mouths_npy: Path, masks_npy: Path, selection_npz: Path, out_dir: Path, cfg: BlendConfig) -> BlendRecord:
+def blend_segment(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Path, mouths_npy: Path, masks_npy: Path, selection_npz: Path, start: int, stop: int, segment: Path, cfg: BlendConfig) -> tuple[int, int]:
+    """Output frames [start, stop) blended and encoded as one segment; (frames blended, pixels changed)."""
     lm = np.load(landmarks_npz)
     size, to_canonical = int(lm["canonical_size"]), lm["to_canonical"]
     mouths = np.load(mouths_npy, mmap_mode="r")
     masks = np.load(masks_npy, mmap_mode="r")
     sel = np.load(selection_npz)
-    target, chosen, fps = sel["target"], sel["chosen"], float(sel["fps"])
+    target, chosen = sel["target"][start:stop], sel["chosen"][start:stop]
+    blended = changed = 0
+    with media.SegmentWriter(segment, stream.width, stream.height, media.fps_fraction(float(sel["fps"])), cfg.crf, cfg.preset) as writer:
+        for j, frame in enumerate(media.read_frame_sequence(video, stream, target.tolist())):
+            if chosen[j] >= 0:
+                frame, px = paste(frame, np.asarray(mouths[start + j]), np.asarray(masks[start + j]), to_canonical[target[j]], size, cfg.pyramid_levels)
+                blended += px > 0
+                changed += px
+            writer.write(frame)
+    return int(blended), int(changed)
+
+
+def blend(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Path, mouths_npy: Path, masks_npy: Path, selection_npz: Path, out_dir: Path, cfg: BlendConfig, engine: Engine = LOCAL) -> BlendRecord:
+    n = len(np.load(selection_npz)["target"])
     seg_dir = out_dir / "segments"
     seg_dir.mkdir()
-    segments: list[str] = []
-    writer: media.SegmentWriter | None = None
-    blended = changed = 0
-    for j, frame in enumerate(media.read_frame_sequence(video, stream, target.tolist())):
-        if j % cfg.chunk_frames == 0:
-            if writer:
-                writer.close()
-            name = f"{len(segments):05d}.mp4"
-            segments.append(name)
-            writer = media.SegmentWriter(seg_dir / name, stream.width, stream.height, media.fps_fraction(fps), cfg.crf, cfg.preset)
-        if chosen[j] >= 0:
-            frame, px = paste(frame, np.asarray(mouths[j]), np.asarray(masks[j]), to_canonical[target[j]], size, cfg.pyramid_levels)
-            blended += px > 0
-            changed += px
-        writer.write(frame)
-    if writer:
-        writer.close()
-    return BlendRecord(segments=segments, frames=len(target), frames_blended=int(blended), mean_mask_px=changed / max(blended, 1))
+    ranges = chunks(n, cfg.chunk_frames)
+    segments = [f"{k:05d}.mp4" for k in range(len(ranges))]
+    counts = engine.map(blend_segment, [(video, stream, landmarks_npz, mouths_npy, masks_npy, selection_npz, a, b, seg_dir / name, cfg) for (a, b), name in zip(ranges, segments)])
+    blended = sum(c[0] for c in counts)
+    changed = sum(c[1] for c in counts)
+    return BlendRecord(segments=segments, frames=n, frames_blended=blended, mean_mask_px=changed / max(blended, 1))
 
 
 def run_blend(clip: ClipRun) -> BlendRecord:
@@ -108,7 +111,7 @@ def run_blend(clip: ClipRun) -> BlendRecord:
     at = clip.layout.artifact
     return clip.run(
         "blend", ["blend"], ["stabilize", "generate", "enhance"], [], BlendRecord,
-        lambda out: blend(clip.video, stream, at("stabilize", "landmarks.npz"), at("enhance", "mouths.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.blend),
+        lambda out: blend(clip.video, stream, at("stabilize", "landmarks.npz"), at("enhance", "mouths.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.blend, engine_for(clip.config.ray)),
     )
 
 

@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from lipdub import face_geometry as fg
 from lipdub import media
 from lipdub.infra.config import DriftConfig
+from lipdub.infra.engine import LOCAL, Engine, engine_for
+from lipdub.doctor.plot import plot_offsets
 from lipdub.sync import SyncResult, SyncWindow, measure_sync
 from lipdub.tasks.stabilize import landmarks_in
 from lipdub.infra.clip_run import ClipRun
@@ -54,7 +56,7 @@ def _measure(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, rate: int, 
     return measure_sync(lips, valid, audio, rate, times, fps, cfg)
 
 
-def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, selection_npz: Path, source_wav: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int) -> DriftRecord:
+def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, selection_npz: Path, source_wav: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int, engine: Engine = LOCAL) -> DriftRecord:
     lm = np.load(landmarks_npz)
     sel = np.load(selection_npz)
     target, fps = sel["target"], float(sel["fps"])
@@ -62,7 +64,7 @@ def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, s
     stream = out_info.video
     boxes = np.load(faces_npz)["boxes"][target]  # the output shows source frame target[j] at j
     boxes[~lm["usable"][target]] = np.nan
-    raw = landmarks_in(output_mp4, stream, boxes, landmarker)[:, :, :2]
+    raw = landmarks_in(output_mp4, stream, boxes, landmarker, engine=engine)[:, :, :2]
     found = ~np.isnan(raw[:, 0, 0])
     lips = np.zeros((len(raw), len(fg.LIPS), 2), np.float32)
     for j in np.flatnonzero(found):
@@ -78,6 +80,11 @@ def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, s
         src_result = _measure(np.nan_to_num(lm["lips"]), src_valid, src_audio[:, 0], src_rate, src_info.frame_times_in_audio_s(), src_info.video.actual_fps, cfg)
     windows = [{"which": which, **w.__dict__} for which, r in (("output", out_result), ("source", src_result)) if r for w in r.windows]
     (out_dir / "windows.json").write_text(json.dumps(windows, indent=1))
+    title = f"{output_mp4.name}: dub {SyncMetrics.of(out_result).verdict}" + (f", source {src_result.verdict}" if src_result else "")
+    if src_result:
+        plot_offsets(src_result, out_dir / "sync.png", title, cfg.fine_frames, cfg.noticeable_frames, after=out_result, names=("source, own soundtrack", "dub"))
+    else:
+        plot_offsets(out_result, out_dir / "sync.png", title, cfg.fine_frames, cfg.noticeable_frames, names=("dub", ""))
     return DriftRecord(output=SyncMetrics.of(out_result), source=SyncMetrics.of(src_result) if src_result else None)
 
 
@@ -86,7 +93,7 @@ def run_drift(clip: ClipRun) -> DriftRecord:
     cfg = clip.config
     return clip.run(
         "drift", ["drift"], ["remux"], [], DriftRecord,
-        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), at("face_detect", "faces.npz"), at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate),
+        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), at("face_detect", "faces.npz"), at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate, engine_for(cfg.ray)),
     )
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from lipdub import LipdubError, media
 from lipdub.infra.config import FaceConfig
+from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
 from lipdub.models.base import Detection
 from lipdub.models.registry import get_model
 from lipdub.infra.clip_run import ClipRun
@@ -39,10 +40,15 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def follow(track_box: np.ndarray | None, faces: list[Detection], min_iou: float) -> Detection | None:
-    """The face that continues the track (or, before the track starts, the largest)."""
+def follow(track_box: np.ndarray | None, faces: list[Detection], min_iou: float, point: tuple[float, float] | None = None) -> Detection | None:
+    """The face that continues the track; before it starts, the largest face, or the one
+    under `point` (nearest centre) when the user chose one."""
     if not faces:
         return None
+    if track_box is None and point is not None:
+        x, y = point
+        under = [d for d in faces if d.box[0] <= x <= d.box[2] and d.box[1] <= y <= d.box[3]]
+        return min(under, key=lambda d: (d.box[0] + d.box[2] - 2 * x) ** 2 + (d.box[1] + d.box[3] - 2 * y) ** 2) if under else None
     if track_box is None:
         return max(faces, key=lambda d: d.area)
     best = max(faces, key=lambda d: iou(track_box, np.array(d.box)))
@@ -60,36 +66,30 @@ def crop_for(boxes: np.ndarray, width: int, height: int, padding: float) -> tupl
     return (max(0, int(box[0])), max(0, int(box[1])), min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3]))))
 
 
-def face_detect(video: Path, stream: media.VideoStreamInfo, out_dir: Path, cfg: FaceConfig) -> FaceRecord:
+def detect_chunk(video: Path, stream: media.VideoStreamInfo, start: int, stop: int, cfg: FaceConfig) -> list[tuple[int, list[Detection]]]:
+    """(frame index, faces) for frames [start, stop): the unit of work an engine spreads over workers."""
     detector = get_model("detector", cfg.detector, min_confidence=cfg.min_confidence)
+    indices, frames = zip(*media.read_frames(video, stream, start, stop)) if stop > start else ((), ())
+    return list(zip(indices, detector.detect(list(frames))))
+
+
+def face_detect(video: Path, stream: media.VideoStreamInfo, out_dir: Path, cfg: FaceConfig, engine: Engine = LOCAL) -> FaceRecord:
     n = stream.n_frames
     boxes = np.full((n, 4), np.nan, np.float32)
     scores = np.zeros(n, np.float32)
     counts = np.zeros(n, np.int16)
+    found_per_chunk = engine.map(detect_chunk, [(video, stream, a, b, cfg) for a, b in chunks(n, cfg.chunk_frames)])
     track: np.ndarray | None = None
-    batch: list[np.ndarray] = []
-    indices: list[int] = []
-
-    def flush() -> None:
-        nonlocal track
-        for i, faces in zip(indices, detector.detect(batch)):
-            counts[i] = len(faces)
-            hit = follow(track, faces, cfg.track_iou)
-            if hit is not None:
-                boxes[i], scores[i] = hit.box, hit.score
-                track = boxes[i].copy()
-        batch.clear()
-        indices.clear()
-
-    for i, rgb in media.read_frames(video, stream):
-        batch.append(rgb)
-        indices.append(i)
-        if len(batch) == cfg.chunk_frames:
-            flush()
-    flush()
+    for i, faces in (hit for chunk in found_per_chunk for hit in chunk):
+        counts[i] = len(faces)
+        hit = follow(track, faces, cfg.track_iou, cfg.point)
+        if hit is not None:
+            boxes[i], scores[i] = hit.box, hit.score
+            track = boxes[i].copy()
     found = ~np.isnan(boxes[:, 0])
     if not found.any():
-        raise LipdubError(video, "no face found in any frame")
+        where = f" at x,y = {cfg.point[0]:g},{cfg.point[1]:g}" if cfg.point and counts.any() else ""
+        raise LipdubError(video, f"no face found{where} in any frame")
     crop = crop_for(boxes, stream.width, stream.height, cfg.padding)
     median_px = float(np.median(boxes[found, 3] - boxes[found, 1]))
     np.savez_compressed(out_dir / "faces.npz", boxes=boxes, scores=scores, counts=counts, crop=np.array(crop))
@@ -106,7 +106,7 @@ def face_detect(video: Path, stream: media.VideoStreamInfo, out_dir: Path, cfg: 
 
 def run_face_detect(clip: ClipRun) -> FaceRecord:
     stream = video_stream(clip.video, clip.record("probe", ProbeRecord))
-    return clip.run("face_detect", ["face"], ["probe"], [clip.video], FaceRecord, lambda out: face_detect(clip.video, stream, out, clip.config.face))
+    return clip.run("face_detect", ["face"], ["probe"], [clip.video], FaceRecord, lambda out: face_detect(clip.video, stream, out, clip.config.face, engine_for(clip.config.ray)))
 
 
 face_detect_task = stage_task(run_face_detect)

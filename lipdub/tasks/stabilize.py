@@ -16,6 +16,7 @@ from scipy.signal import savgol_filter
 from lipdub import LipdubError, media
 from lipdub import face_geometry as fg
 from lipdub.infra.config import StabilizeConfig
+from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
 from lipdub.models.registry import get_model
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
@@ -60,28 +61,39 @@ def face_window(box: np.ndarray, width: int, height: int, scale: float = 2.0) ->
     return max(0, int(cx - half)), max(0, int(cy - half)), min(width, int(cx + half)), min(height, int(cy + half))
 
 
-def landmarks_in(video: Path, stream: media.VideoStreamInfo, boxes: np.ndarray, landmarker_name: str) -> np.ndarray:
-    """(frames, 478, 3) landmarks in full-frame pixels, NaN where none were found.
-
-    `boxes` holds each frame's face box (NaN: no face there, skipped)."""
+def landmarks_chunk(video: Path, stream: media.VideoStreamInfo, boxes: np.ndarray, start: int, stop: int, landmarker_name: str) -> np.ndarray:
+    """(stop - start, 478, 3) landmarks for frames [start, stop); `boxes` holds those frames' face boxes."""
     landmarker = get_model("landmarker", landmarker_name)
-    n = stream.n_frames
-    out = np.full((n, 478, 3), np.nan, np.float32)
-    for i, rgb in media.read_frames(video, stream):
-        if i >= len(boxes) or np.isnan(boxes[i, 0]):
+    out = np.full((stop - start, 478, 3), np.nan, np.float32)
+    todo = np.flatnonzero(~np.isnan(boxes[:, 0])) + start
+    if len(todo) == 0:
+        return out
+    for i, rgb in media.read_frames(video, stream, int(todo[0]), int(todo[-1]) + 1):
+        box = boxes[i - start]
+        if np.isnan(box[0]):
             continue
-        x0, y0, x1, y1 = face_window(boxes[i], stream.width, stream.height)
+        x0, y0, x1, y1 = face_window(box, stream.width, stream.height)
         pts = landmarker.landmarks(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
         if pts is not None:
             pts[:, 0] += x0
             pts[:, 1] += y0
-            out[i] = pts
+            out[i - start] = pts
     return out
 
 
-def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_dir: Path, cfg: StabilizeConfig, canonical_size: int | None, tiny: bool) -> StabilizeRecord:
+def landmarks_in(video: Path, stream: media.VideoStreamInfo, boxes: np.ndarray, landmarker_name: str, chunk_frames: int = 64, engine: Engine = LOCAL) -> np.ndarray:
+    """(frames, 478, 3) landmarks in full-frame pixels, NaN where none were found.
+
+    `boxes` holds each frame's face box (NaN: no face there, skipped)."""
+    n = stream.n_frames
+    boxes = np.concatenate([boxes[:n], np.full((max(0, n - len(boxes)), 4), np.nan, np.float32)])
+    parts = engine.map(landmarks_chunk, [(video, stream, boxes[a:b], a, b, landmarker_name) for a, b in chunks(n, chunk_frames)])
+    return np.concatenate(parts) if parts else np.full((0, 478, 3), np.nan, np.float32)
+
+
+def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_dir: Path, cfg: StabilizeConfig, canonical_size: int | None, tiny: bool, engine: Engine = LOCAL) -> StabilizeRecord:
     faces = np.load(faces_npz)
-    raw = landmarks_in(video, stream, faces["boxes"], cfg.landmarker)
+    raw = landmarks_in(video, stream, faces["boxes"], cfg.landmarker, engine=engine)
     found = ~np.isnan(raw[:, 0, 0])
     yaw = np.array([fg.yaw_deg(p) if ok else np.nan for p, ok in zip(raw, found)])
     profile = found & (np.abs(yaw) > cfg.max_yaw_deg)
@@ -122,7 +134,7 @@ def run_stabilize(clip: ClipRun) -> StabilizeRecord:
     faces = clip.layout.artifact("face_detect", "faces.npz")
     tiny = clip.record("face_detect", FaceRecord).tiny
     size = clip.config.generate.canonical_size
-    return clip.run("stabilize", ["stabilize"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, size, tiny))
+    return clip.run("stabilize", ["stabilize"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, size, tiny, engine_for(clip.config.ray)))
 
 
 stabilize_task = stage_task(run_stabilize)
