@@ -6,7 +6,7 @@
 2. One 60 s output (a clip looped under the 60 s English speech) through `lipdub run`
    in-process, on Ray with 1 worker and with 2 workers: wall time and per-stage seconds.
 
-    python benchmarks/batch.py [--media DIR] [--out DIR] [--workers 2] [--skip-batch] [--skip-long]
+    python benchmarks/batch.py [--media DIR] [--out DIR] [--workers 2 [0 ...]] [--skip-batch] [--skip-long]
 
 Each run gets a fresh work dir, so nothing comes from the cache. Nothing is written
 inside the repository.
@@ -37,6 +37,7 @@ def table(root: Path, name: str) -> list[dict]:
 
 
 def run_batch(media: Path, out: Path, workers: int) -> None:
+    """workers 0: models in the command's own process (no Ray), for comparison."""
     clips = sorted((media / "clips").glob("*.mp4"))
     jobs = out / "jobs.csv"
     with open(jobs, "w", newline="") as fh:
@@ -46,15 +47,16 @@ def run_batch(media: Path, out: Path, workers: int) -> None:
             for speech in SPEECH:
                 w.writerow([clip, media / "speech" / speech])
     work = out / f"batch-w{workers}"
+    engine = ["--workers", str(workers)] if workers else ["--no-ray"]
     shutil.rmtree(work, ignore_errors=True)
     (work / "out").mkdir(parents=True)
     started = time.perf_counter()
-    proc = subprocess.run([*LIPDUB, "batch", str(jobs), "-o", str(work / "out"), "--work-dir", str(work), "--workers", str(workers)], capture_output=True, text=True)
+    proc = subprocess.run([*LIPDUB, "batch", str(jobs), "-o", str(work / "out"), "--work-dir", str(work), *engine], capture_output=True, text=True)
     wall = time.perf_counter() - started
     batch = table(work, "batches")[0]
     rows = [r for r in table(work, "clips") if r["job"] == "dub"]
     n = batch["clips"]
-    print(f"batch: {n} jobs ({len(clips)} clips x {len(SPEECH)} speech files), {workers} Ray workers, exit {proc.returncode}")
+    print(f"\nbatch: {n} jobs ({len(clips)} clips x {len(SPEECH)} speech files), {f'{workers} Ray workers' if workers else 'in-process (no Ray)'}, exit {proc.returncode}")
     print(f"  ok {batch['ok']}, failed {batch['failed']}")
     for failure in batch["failures"]:
         print(f"    {failure}")
@@ -103,7 +105,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--media", type=Path)
     ap.add_argument("--out", type=Path, default=Path("/tmp/lipdub-bench-batch"))
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, nargs="+", default=[2], help="Ray workers per batch run; 0 = in-process")
     ap.add_argument("--skip-batch", action="store_true")
     ap.add_argument("--skip-long", action="store_true")
     args = ap.parse_args()
@@ -113,7 +115,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"# lipdub batch benchmark, {dt.date.today()}")
     if not args.skip_batch:
-        run_batch(media, args.out, args.workers)
+        for workers in args.workers:
+            run_batch(media, args.out, workers)
     if not args.skip_long:
         report_long([run_long(media, args.out, "in-process", ["--no-ray"]), run_long(media, args.out, "ray-1", ["--workers", "1"]), run_long(media, args.out, "ray-2", ["--workers", "2"])])
     return 0

@@ -230,8 +230,8 @@ def batch(
 
     def show(clip: dict) -> None:
         colour = "green" if clip["status"] == "ok" else "red"
-        detail = f"-> {clip['output']}  sync {clip['sync_after']}" if clip["status"] == "ok" else clip["error"]
-        err.print(f"[{colour}]{clip['status']:>6}[/] row {clip['row']}: {clip['video']} {detail}", highlight=False, soft_wrap=True)
+        detail = f"{clip['video']} -> {clip['output']}  sync {clip['sync_after']}" if clip["status"] == "ok" else clip["error"]
+        err.print(f"[{colour}]{clip['status']:>6}[/] row {clip['row']}: {detail}", highlight=False, soft_wrap=True)
 
     api = LocalPrefectAPI()
     try:
@@ -277,7 +277,8 @@ def report(
     for r in sorted(rows, key=lambda r: r["started_at"]):
         offset = r["sync_offset_frames_after"] if r["sync_offset_frames_after"] is not None else r["sync_offset_frames_before"]
         table.add_row(f"{r['started_at']:%Y-%m-%d %H:%M}", r["job"], r["video"], r["status"], "" if offset is None else f"{offset:+.1f}", r["sync_verdict_after"] or r["sync_verdict_before"] or "", (r["error"] or "")[:80])
-    out.print(table)
+    if rows:
+        out.print(table)
     out.print(f"{len(rows)} clip(s) out of tolerance or failed since {start:%Y-%m-%d %H:%M} UTC", highlight=False)
 
 

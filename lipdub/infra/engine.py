@@ -9,6 +9,7 @@ multi-node cluster the scratch directory must be a volume every node mounts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -64,7 +65,7 @@ class RayEngine:
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         resources = ray.cluster_resources()
         gpus = cfg.gpus_per_worker if cfg.gpus_per_worker is not None else (1.0 if resources.get("GPU", 0) >= 1 else 0.0)
         self.workers = cfg.workers or max(1, int(resources.get("GPU", 0) // gpus if gpus else resources.get("CPU", 1)))
