@@ -47,7 +47,7 @@ from lipdub.audio_features import log_mel_frames, speech_mask_frames  # noqa: E4
 from lipdub.infra.clip_run import ClipRun  # noqa: E402
 from lipdub.infra.config import Config, load_config  # noqa: E402
 from lipdub.models.base import GenerateRequest  # noqa: E402
-from lipdub.models.retrieval import RetrievalGenerator  # noqa: E402
+from lipdub.models import registry  # noqa: E402
 from lipdub.sync import CONTEXT_FRAMES  # noqa: E402
 from lipdub.tasks import audio_clean, blend, drift, enhance, face_detect, generate, probe, remux, stabilize  # noqa: E402
 from lipdub.tasks.probe import ProbeRecord, video_stream  # noqa: E402
@@ -190,7 +190,7 @@ def reconstruction(video: Path, cfg: Config, rng: np.random.Generator) -> tuple[
     run_stages(clip, PREP_STAGES)
     src = load_source(clip)
     request, first = reconstruction_request(src, clip)
-    gen = RetrievalGenerator(**generate._generator_params(cfg.generate))
+    gen = registry.generator(cfg.generate)
     result = gen.generate(request)
     ok = result.chosen >= 0
     truth, chosen = request.target[ok], result.chosen[ok]

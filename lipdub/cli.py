@@ -117,6 +117,7 @@ def run(
     preset: Optional[str] = typer.Option(None, "--preset", help=f"one of: {', '.join(preset_names())}"),
     work_dir: Optional[str] = typer.Option(None, "--work-dir", help="stage artifacts and cache, a folder or s3:// prefix (default: ./lipdub-work)"),
     sync_mode: Optional[SyncMode] = typer.Option(None, "--sync-mode", help="when lengths differ: auto (bounce if the dub is longer, cut if shorter), cut_off, loop, bounce, silence"),
+    face: Optional[str] = typer.Option(None, "--face", help="x,y (pixels) on the face to dub when several are visible; default: the largest"),
     use_ray: Optional[bool] = typer.Option(None, "--ray/--no-ray", help="run models on Ray actors, chunks in parallel (default: no for one clip)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="join a running cluster ('auto', 'ray://head:10001')"),
     workers: Optional[int] = typer.Option(None, "--workers", help="model-hosting Ray actors (default: one per CPU, or per GPU)"),
@@ -127,8 +128,12 @@ def run(
         cfg = load_config(config, preset, work_dir=work_dir, ray=_ray_settings(use_ray, ray_address, workers))
     except LipdubError as exc:
         _fail(str(exc))
-    if sync_mode is not None:
-        cfg = cfg.model_copy(update={"remux": cfg.remux.model_copy(update={"sync_mode": sync_mode})})
+    from lipdub.infra.jobs import Job
+
+    try:  # the same per-clip options a job file row has
+        cfg = Job(video=video, audio=audio, sync_mode=sync_mode, face=face).config(cfg)
+    except ValueError as exc:
+        _fail(f"--face {face}: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}", 2)
 
     def call(board: StageBoard):
         from lipdub.flows.dub_clip import dub_clip
@@ -307,7 +312,7 @@ def demo(
     speech = samples.synth_speech(samples.speech_envelope(5.0, 25.0, seed=7), 25.0, 16000, seed=7, f0_hz=180.0)
     dub = samples.write_wav(work_dir / "demo-dub.wav", speech, 16000)
     out.print(f"sample: {face.video_path} + {dub}")
-    run(face.video_path, dub, output, None, None, work_dir, None, None, None, None, False)
+    run(face.video_path, dub, output, None, None, work_dir, None, None, None, None, None, False)
 
 
 @app.command()

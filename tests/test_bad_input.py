@@ -85,3 +85,24 @@ def test_output_never_overwrites_an_input(tmp_path, talking_face, dub_wav):
 def test_help_lists_the_run_command():
     result = _lipdub("--help")
     assert result.exit_code == 0 and "run" in result.output and "demo" in result.output
+
+
+def test_a_face_point_that_is_not_x_y(tmp_path, talking_face, dub_wav, out):
+    result = _lipdub("run", talking_face.video_path, dub_wav, "-o", out, "--work-dir", tmp_path / "w", "--face", "12")
+    assert result.exit_code == 2 and "--face 12" in result.stderr and "x,y" in result.stderr
+
+
+def test_a_face_point_on_no_face(tmp_path, talking_face, dub_wav, out):
+    result = _lipdub("run", talking_face.video_path, dub_wav, "-o", out, "--work-dir", tmp_path / "w", "--face", "3,3")
+    _assert_one_line_error(result, talking_face.video_path, "no face found at x,y = 3,3")
+
+
+def test_batch_with_a_job_file_that_does_not_exist(tmp_path):
+    missing = tmp_path / "jobs.csv"
+    _assert_one_line_error(_lipdub("batch", missing, "-o", tmp_path / "out", "--work-dir", tmp_path / "w", "--no-ray"), missing, "file not found")
+
+
+def test_batch_with_a_bad_row_names_the_file_and_row(tmp_path):
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("video,audio,speed\na.mp4,b.wav,2\n")
+    _assert_one_line_error(_lipdub("batch", jobs, "-o", tmp_path / "out", "--work-dir", tmp_path / "w", "--no-ray"), jobs, "row 1: speed")

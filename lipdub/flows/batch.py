@@ -19,7 +19,7 @@ from lipdub.flows.artifacts import batch_artifact
 from lipdub.flows.dub_clip import dub_clip
 from lipdub.infra import storage
 from lipdub.infra.config import Config, load_config
-from lipdub.infra.engine import RayEngine, engine_for
+from lipdub.infra.engine import RayEngine, engine_for, warm
 from lipdub.infra.jobs import check_outputs_distinct, read_jobs
 from lipdub.infra.layout import STAGES
 from lipdub.infra.manifest import BatchRow, new_run_id, write_rows
@@ -39,12 +39,14 @@ def dub_batch(jobs: str, output_prefix: str, config: Config | str | None = None,
     """Dub every clip listed in `jobs` (CSV, JSON lines or Parquet; local or s3://)."""
     cfg = batch_config(config)
     run_id, started_at, started = new_run_id(), dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    storage.check_input(jobs, cfg.storage)
     local = storage.localize(jobs, storage.scratch_dir(cfg) / "jobs", cfg.storage)
     rows = read_jobs(local, source=str(jobs))
     check_outputs_distinct(rows, str(output_prefix), str(jobs))
     if not storage.is_remote(output_prefix):
         Path(output_prefix).mkdir(parents=True, exist_ok=True)  # a prefix is ours to create; a named output's folder is not
     engine = engine_for(cfg.ray)
+    warm(engine, cfg)  # every worker loads every model once, before the first clip
     clips, failures, run_ids, reused = [], [], [], 0
     for n, job in enumerate(rows, start=1):
         output = job.output_under(str(output_prefix))

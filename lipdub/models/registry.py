@@ -59,7 +59,33 @@ def get_model(kind: str, name: str, **params: Any) -> Any:
     return _load(kind, name, tuple(sorted(params.items())))
 
 
+def detector(cfg: Any) -> Any:
+    """The face detector a FaceConfig names."""
+    return get_model("detector", cfg.detector, min_confidence=cfg.min_confidence)
+
+
+def landmarker(name: str) -> Any:
+    return get_model("landmarker", name)
+
+
+def generator(cfg: Any) -> Any:
+    """The generator a GenerateConfig names, with that backend's settings."""
+    if cfg.backend == "retrieval":
+        return get_model("generator", "retrieval", context_frames=cfg.context_frames, ridge_alpha=cfg.ridge_alpha, candidates=cfg.candidates, jump_cost=cfg.jump_cost)
+    return get_model("generator", cfg.backend, weights=str(cfg.weights) if cfg.weights else None)
+
+
+def enhancer(cfg: Any) -> Any:
+    """The enhancer an EnhanceConfig names, with that backend's settings."""
+    if cfg.backend == "classical":
+        return get_model("enhancer", "classical", sharpen=cfg.sharpen)
+    return get_model("enhancer", cfg.backend, weights=str(cfg.weights) if cfg.weights else None)
+
+
 def preload(config: Any) -> None:
-    """Load the models a run will use (e.g. while a Prefect API starts)."""
-    get_model("detector", config.face.detector, min_confidence=config.face.min_confidence)
-    get_model("landmarker", config.stabilize.landmarker)
+    """Load every model a run will use (in a worker before its first chunk, or while a
+    Prefect API starts)."""
+    detector(config.face)
+    landmarker(config.stabilize.landmarker)
+    generator(config.generate)
+    enhancer(config.enhance)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from lipdub.infra.config import EnhanceConfig
 from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
-from lipdub.models.registry import get_model
+from lipdub.models import registry
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
 
@@ -25,8 +25,7 @@ def enhance_chunk(mouths_npy: Path, library_npy: Path, masks_npy: Path, selectio
     library = np.load(library_npy, mmap_mode="r")
     masks = np.load(masks_npy, mmap_mode="r")
     target = np.load(selection_npz)["target"][start:stop]
-    params = {"sharpen": cfg.sharpen} if cfg.backend == "classical" else {"weights": str(cfg.weights) if cfg.weights else None}
-    enhancer = get_model("enhancer", cfg.backend, **params)
+    enhancer = registry.enhancer(cfg)
     return enhancer.enhance(np.asarray(mouths[start:stop]), np.asarray(library[target]), np.asarray(masks[start:stop]).astype(np.float32) / 255)
 
 

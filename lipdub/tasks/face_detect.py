@@ -16,7 +16,7 @@ from lipdub import LipdubError, media
 from lipdub.infra.config import FaceConfig
 from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
 from lipdub.models.base import Detection
-from lipdub.models.registry import get_model
+from lipdub.models import registry
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
 from lipdub.tasks.probe import ProbeRecord, video_stream
@@ -68,7 +68,7 @@ def crop_for(boxes: np.ndarray, width: int, height: int, padding: float) -> tupl
 
 def detect_chunk(video: Path, stream: media.VideoStreamInfo, start: int, stop: int, cfg: FaceConfig) -> list[tuple[int, list[Detection]]]:
     """(frame index, faces) for frames [start, stop): the unit of work an engine spreads over workers."""
-    detector = get_model("detector", cfg.detector, min_confidence=cfg.min_confidence)
+    detector = registry.detector(cfg)
     indices, frames = zip(*media.read_frames(video, stream, start, stop)) if stop > start else ((), ())
     return list(zip(indices, detector.detect(list(frames))))
 

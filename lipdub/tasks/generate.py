@@ -18,7 +18,7 @@ from lipdub import media
 from lipdub.audio_features import log_mel_frames, speech_mask_frames
 from lipdub.infra.config import GenerateConfig, SyncMode
 from lipdub.models.base import GenerateRequest
-from lipdub.models.registry import get_model
+from lipdub.models import registry
 from lipdub.infra.engine import engine_for
 from lipdub.tasks.probe import ProbeRecord
 from lipdub.timeline import build_timeline
@@ -80,7 +80,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
 
     library = canonical_library(video, stream, lm["to_canonical"], usable, size)
     request = GenerateRequest(library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable, source_audio=source_audio, source_speech=source_speech, dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index)
-    generator = get_model("generator", cfg.backend, **_generator_params(cfg))
+    generator = registry.generator(cfg)
     result = generator.generate(request)
 
     masks = np.zeros(result.mouths.shape[:3], np.uint8)
@@ -105,12 +105,6 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         mean_run_length=_runs(result.chosen),
         dub_speech_ratio=float(dub_speech.mean()),
     )
-
-
-def _generator_params(cfg: GenerateConfig) -> dict:
-    if cfg.backend == "retrieval":
-        return {"context_frames": cfg.context_frames, "ridge_alpha": cfg.ridge_alpha, "candidates": cfg.candidates, "jump_cost": cfg.jump_cost}
-    return {"weights": str(cfg.weights) if cfg.weights else None}
 
 
 def run_generate(clip: ClipRun) -> GenerateRecord:

@@ -17,7 +17,7 @@ from lipdub import LipdubError, media
 from lipdub import face_geometry as fg
 from lipdub.infra.config import StabilizeConfig
 from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
-from lipdub.models.registry import get_model
+from lipdub.models import registry
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
 from lipdub.tasks.face_detect import FaceRecord
@@ -63,7 +63,7 @@ def face_window(box: np.ndarray, width: int, height: int, scale: float = 2.0) ->
 
 def landmarks_chunk(video: Path, stream: media.VideoStreamInfo, boxes: np.ndarray, start: int, stop: int, landmarker_name: str) -> np.ndarray:
     """(stop - start, 478, 3) landmarks for frames [start, stop); `boxes` holds those frames' face boxes."""
-    landmarker = get_model("landmarker", landmarker_name)
+    landmarker = registry.landmarker(landmarker_name)
     out = np.full((stop - start, 478, 3), np.nan, np.float32)
     todo = np.flatnonzero(~np.isnan(boxes[:, 0])) + start
     if len(todo) == 0:
