@@ -31,11 +31,11 @@ R = TypeVar("R", bound=BaseModel)
 
 # Bump a stage's version when its code changes what it writes.
 STAGE_VERSIONS: dict[str, int] = {
-    "probe": 1,
+    "probe": 2,
     "audio_clean": 1,
     "face_detect": 2,
-    "stabilize": 2,
-    "generate": 5,
+    "stabilize": 3,
+    "generate": 6,
     "enhance": 2,
     "blend": 1,
     "remux": 2,

@@ -8,13 +8,17 @@
 4. Unit selection by dynamic programming over the nearest source frames: shape match
    plus pose match, with a cost for leaving a run of consecutive source frames, so
    real mouth motion is reused whenever it fits.
+
+With fewer than MIN_LIBRARY_FRAMES usable frames (a still image) there is nothing to
+choose from: the one mouth is opened by warping instead (lipdub.mouth_warp).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lipdub import av_model
+from lipdub import av_model, mouth_warp
+from lipdub import face_geometry as fg
 from lipdub.models.base import GenerateRequest, GenerateResult
 from lipdub.tasks.stabilize import mouth_opening
 
@@ -37,9 +41,11 @@ class RetrievalGenerator:
 
     def generate(self, req: GenerateRequest) -> GenerateResult:
         usable = np.flatnonzero(req.usable if req.library_frames is None else req.usable & req.library_frames)
-        if len(usable) < MIN_LIBRARY_FRAMES:  # tiny or profile faces throughout: pass everything through
+        if len(usable) == 0:  # tiny or profile faces throughout: pass everything through
             n_out = len(req.target)
             return GenerateResult(mouths=req.library[req.target], chosen=np.full(n_out, -1), predicted_opening=np.zeros(n_out, np.float32), mapping="none")
+        if len(usable) < MIN_LIBRARY_FRAMES:  # a still image (or a few frames): nothing to choose from
+            return self._open_one(req, usable)
         shapes = req.lips.reshape(len(req.lips), -1)
         mean = shapes[usable].mean(axis=0)
         _, sv, vt = np.linalg.svd(shapes[usable] - mean, full_matrices=False)
@@ -59,6 +65,22 @@ class RetrievalGenerator:
         pred_shapes = predicted @ comps + mean
         pred_open = mouth_opening(pred_shapes.reshape(len(pred_shapes), -1, 2))
         return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping)
+
+    def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
+        """Every mouth from the source's most closed frame, opened by warping as far as the
+        dub's loudness asks (closed in its silences)."""
+        opening = mouth_opening(req.lips)
+        base = int(usable[np.argmin(opening[usable])])
+        h = req.library.shape[1]
+        x0, y0, _, _ = fg.mouth_box(2 * h)  # the box is the lower half of the canonical square
+        lips = req.lips[base] - [x0, y0]
+        extra = mouth_warp.openings_for(req.dub_audio.mean(axis=1), req.dub_speech, mouth_warp.mouth_width(lips))
+        has_target = req.usable[req.target]
+        mouths = req.library[req.target].copy()
+        for j in np.flatnonzero(has_target):
+            mouths[j] = mouth_warp.open_mouth(req.library[base], lips, float(extra[j]))
+        chosen = np.where(has_target, base, -1)
+        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=(opening[base] + extra).astype(np.float32), mapping="warp")
 
     def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)

@@ -60,6 +60,8 @@ def probe(video: Path, dub: Path, cfg: ProbeConfig) -> ProbeRecord:
             flags.append("vfr")
     if v.rotation_deg:
         flags.append("rotated")
+    if v.n_frames == 1:
+        flags.append("still_image")  # looped for the dub's length; the mouth is opened by warping
     a = vinfo.audio
     if a is not None:
         if abs(a.duration_s - v.duration_s) > cfg.duration_mismatch_s:

@@ -97,7 +97,7 @@ def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_d
     found = ~np.isnan(raw[:, 0, 0])
     yaw = np.array([fg.yaw_deg(p) if ok else np.nan for p, ok in zip(raw, found)])
     profile = found & (np.abs(yaw) > cfg.max_yaw_deg)
-    if found.sum() < max(3, 0.05 * len(found)):
+    if found.sum() < min(max(3, 0.05 * len(found)), len(found)):  # a still image has one frame
         raise LipdubError(video, f"no face found (face landmarks in only {found.sum()} of {len(found)} frames)")
     lm = _smooth(raw[:, :, :2], cfg.smooth_lips_frames)
     canonical_size = canonical_size or fg.auto_canonical_size(lm)

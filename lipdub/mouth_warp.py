@@ -1,0 +1,81 @@
+"""Open a mouth by warping: the jaw drops, the lips part, the gap shows the mouth inside.
+
+What the retrieval generator falls back on when the source has too few frames to
+choose mouths from (a still image): every output mouth is the one source mouth,
+opened as far as the dub asks. Works in the canonical lower-face box.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from lipdub import face_geometry as fg
+
+_INNER = np.array([fg.LIPS.index(i) for i in fg.LIPS_INNER])
+LOWER_INNER = _INNER[1:10]  # corner 78 excluded, left to right along the lower lip
+UPPER_INNER = _INNER[11:20][::-1]  # left to right along the upper lip
+CORNERS = (fg.LIPS.index(fg.MOUTH_LEFT), fg.LIPS.index(fg.MOUTH_RIGHT))
+UPPER_SHARE = 0.15  # the upper lip rises this share of the opening; the jaw takes the rest
+
+
+def mouth_width(lips: np.ndarray) -> float:
+    return float(np.linalg.norm(lips[CORNERS[1]] - lips[CORNERS[0]]))
+
+
+def open_mouth(patch: np.ndarray, lips: np.ndarray, opening: float) -> np.ndarray:
+    """`patch` (h, w, 3) with its lips (40, 2, patch pixels) opened by `opening` pixels more."""
+    if opening < 0.5:
+        return patch.copy()
+    h, w = patch.shape[:2]
+    width = mouth_width(lips)
+    cx = float(lips[list(CORNERS), 0].mean())
+    line = float(lips[_INNER, 1].mean())
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    across = np.clip(1 - ((xs - cx) / (0.75 * width)) ** 2, 0, 1)  # full at the centre, none past the corners
+    below = ys - line
+    jaw = np.where(below >= 0, np.clip(1 - np.maximum(below - 0.9 * width, 0) / (0.5 * width), 0, 1), 0)  # chin follows, neck stays
+    lip = np.where(below < 0, np.clip(1 + below / (0.35 * width), 0, 1), 0)
+    shift = opening * across * ((1 - UPPER_SHARE) * jaw - UPPER_SHARE * lip)
+    out = cv2.remap(patch, xs, ys - shift, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return _paint_inside(out, lips, opening, cx, width)
+
+
+def _paint_inside(img: np.ndarray, lips: np.ndarray, opening: float, cx: float, width: float) -> np.ndarray:
+    """Fill the parted lips: dark mouth, upper teeth showing once it is open enough."""
+
+    def moved(points: np.ndarray, share: float) -> np.ndarray:
+        across = np.clip(1 - ((points[:, 0] - cx) / (0.75 * width)) ** 2, 0, 1)
+        return points + np.stack([np.zeros(len(points)), share * opening * across], axis=1)
+
+    upper = moved(lips[UPPER_INNER], -UPPER_SHARE)
+    lower = moved(lips[LOWER_INNER], 1 - UPPER_SHARE)
+    gap = np.concatenate([lips[[CORNERS[0]]], upper, lips[[CORNERS[1]]], lower[::-1]])
+    h, w = img.shape[:2]
+    scale = 4  # draw at 4x for smooth edges, then average down
+    inside = np.zeros((h * scale, w * scale), np.uint8)
+    cv2.fillPoly(inside, [np.round(gap * scale).astype(np.int32)], 255)
+    alpha = cv2.resize(inside, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    ring = cv2.dilate((alpha > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) - (alpha > 0.5)
+    lips_colour = np.median(img[ring > 0], axis=0) if ring.any() else np.median(img.reshape(-1, 3), axis=0)
+    colour = np.broadcast_to(lips_colour.astype(np.float32) * 0.3, img.shape).copy()  # the mouth in shadow
+    teeth_h = min(0.25 * opening, 0.07 * width)
+    if teeth_h >= 1.0:
+        rows = np.arange(h, dtype=np.float32)[:, None]
+        top = np.interp(np.arange(w), upper[:, 0], upper[:, 1])[None, :]
+        band = np.clip((top + teeth_h - rows) / 2.0, 0, 1) * (rows >= top - 1) * np.clip(1 - ((np.arange(w) - cx) / (0.4 * width)) ** 2, 0, 1)[None, :]
+        teeth = np.array([190, 182, 172], np.float32) * np.clip(np.mean(lips_colour) / 150.0, 0.5, 1.0)
+        colour = colour * (1 - band[..., None]) + teeth * band[..., None]
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)[..., None]
+    return np.clip(img * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)
+
+
+def openings_for(loudness: np.ndarray, speech: np.ndarray, width: float) -> np.ndarray:
+    """How far to open per output frame: louder speech opens wider (up to a fifth of the
+    mouth's width, about a wide vowel), silence keeps the mouth as it is in the source."""
+    out = np.zeros(len(loudness), np.float32)
+    if speech.any():
+        level = loudness[speech]
+        ranks = np.argsort(np.argsort(level)) / max(len(level) - 1, 1)
+        out[speech] = (0.04 + 0.16 * ranks) * width
+    return cv2.GaussianBlur(out[None, :], (0, 0), 0.8)[0] if len(out) > 1 else out
