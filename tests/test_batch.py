@@ -134,9 +134,6 @@ def test_job_files_in_every_format_read_the_same(tmp_path):
 
 
 def test_the_ui_gets_a_batch_summary_and_each_clips_metrics_output_and_plot(first_batch):
-    import httpx
-    from prefect.settings import PREFECT_API_URL
-
     from lipdub.flows.artifacts import artifact_key
 
     root, _, cfg, state = first_batch
@@ -144,13 +141,14 @@ def test_the_ui_gets_a_batch_summary_and_each_clips_metrics_output_and_plot(firs
     clip_ids = [r["clip_id"] for r in pq.read_table(cfg.manifests / "clips").to_pylist() if r["run_id"] in batch.clip_run_ids]
     wanted = [artifact_key("batch", batch.run_id), artifact_key("batch", batch.run_id) + "-summary"]
     wanted += [artifact_key("clip", c) + suffix for c in clip_ids for suffix in ("", "-output", "-sync-plot")]
-    # read through the REST API: Prefect 3.8.8's own client sends a filter this server version rejects
-    reply = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json={"artifacts": {"key": {"any_": wanted}}})
-    found = {a["key"]: a for a in reply.json()}
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=wanted)))}
     assert set(wanted) <= set(found)
-    summary = found[wanted[1]]["data"]
+    summary = found[wanted[1]].data
     assert "2 ok" in summary and "1 failed" in summary and "faceless.mp4" in summary
-    table = json.loads(found[wanted[0]]["data"]) if isinstance(found[wanted[0]]["data"], str) else found[wanted[0]]["data"]
+    table = json.loads(found[wanted[0]].data) if isinstance(found[wanted[0]].data, str) else found[wanted[0]].data
     assert sorted(r["status"] for r in table) == ["failed", "ok", "ok"]
-    link = found[artifact_key("clip", clip_ids[0]) + "-sync-plot"]["data"]
-    assert "sync.png" in link
+    assert "sync.png" in found[artifact_key("clip", clip_ids[0]) + "-sync-plot"].data
