@@ -65,6 +65,7 @@ class StabilizeConfig(_Section):
     smooth_pose_frames: int = Field(7, ge=1, description="odd window for smoothing the rigid face transform")
     smooth_lips_frames: int = Field(3, ge=1, description="odd window for smoothing lip landmarks (small: closures are short)")
     max_yaw_deg: float = Field(45.0, description="faces turned further than this are flagged as profile and passed through")
+    every_nth: int = Field(1, ge=1, description="run the landmarker on every nth frame and interpolate between (fast preset)")
 
 
 class GenerateConfig(_Section):

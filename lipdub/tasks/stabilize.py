@@ -91,9 +91,30 @@ def landmarks_in(video: Path, stream: media.VideoStreamInfo, boxes: np.ndarray, 
     return np.concatenate(parts) if parts else np.full((0, 478, 3), np.nan, np.float32)
 
 
+def fill_between(points: np.ndarray, skipped: np.ndarray) -> np.ndarray:
+    """Landmarks of skipped frames, interpolated linearly between the measured frames on
+    either side (left NaN when either side has no face)."""
+    if not skipped.any():
+        return points
+    out = points.copy()
+    measured = np.flatnonzero(~skipped)
+    for i in np.flatnonzero(skipped):
+        k = np.searchsorted(measured, i)
+        if 0 < k < len(measured):
+            a, b = measured[k - 1], measured[k]
+            t = (i - a) / (b - a)
+            out[i] = (1 - t) * points[a] + t * points[b]  # NaN stays NaN
+    return out
+
+
 def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_dir: Path, cfg: StabilizeConfig, canonical_size: int | None, tiny: bool, engine: Engine = LOCAL) -> StabilizeRecord:
     faces = np.load(faces_npz)
-    raw = landmarks_in(video, stream, faces["boxes"], cfg.landmarker, engine=engine)
+    boxes = faces["boxes"].copy()
+    skipped = np.ones(len(boxes), bool)
+    skipped[:: cfg.every_nth] = False
+    skipped[-1] = False
+    boxes[skipped] = np.nan
+    raw = fill_between(landmarks_in(video, stream, boxes, cfg.landmarker, engine=engine), skipped)
     found = ~np.isnan(raw[:, 0, 0])
     yaw = np.array([fg.yaw_deg(p) if ok else np.nan for p, ok in zip(raw, found)])
     profile = found & (np.abs(yaw) > cfg.max_yaw_deg)
