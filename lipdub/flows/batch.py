@@ -50,23 +50,22 @@ def dub_batch(jobs: str, output_prefix: str, config: Config | str | None = None,
     clips, failures, run_ids, reused = [], [], [], 0
     for n, job in enumerate(rows, start=1):
         output = job.output_under(str(output_prefix))
+        entry = {"row": n, "video": job.video, "audio": job.audio, "status": "ok", "output": output, "sync_after": "", "error": ""}
         try:
             row = dub_clip(job.video, job.audio, output, job.config(cfg))
         except Exception as exc:  # noqa: BLE001 - recorded; the batch goes on
             error = str(exc) if isinstance(exc, LipdubError) else f"{exc.__class__.__name__}: {exc}"
             failures.append(f"row {n} {job.video}: {error}")
-            clips.append({"row": n, "video": job.video, "audio": job.audio, "status": "failed", "output": "", "sync_after": "", "error": error})
-            print(f"[{n}/{len(rows)}] FAILED {job.video}: {error}")
-            if on_clip:
-                on_clip(clips[-1])
-            continue
-        run_ids.append(row.run_id)
-        reused += set(row.stages_cached) >= set(STAGES)
-        sync = "" if row.sync_offset_frames_after is None else f"{row.sync_offset_frames_after:+.1f} ({row.sync_verdict_after})"
-        clips.append({"row": n, "video": job.video, "audio": job.audio, "status": "ok", "output": output, "sync_after": sync, "error": ""})
-        print(f"[{n}/{len(rows)}] ok {job.video} -> {output}, sync {sync}")
+            entry |= {"status": "failed", "output": "", "error": error}
+        else:
+            run_ids.append(row.run_id)
+            reused += set(row.stages_cached) >= set(STAGES)
+            if row.sync_offset_frames_after is not None:
+                entry["sync_after"] = f"{row.sync_offset_frames_after:+.1f} ({row.sync_verdict_after})"
+        clips.append(entry)
+        print(f"[{n}/{len(rows)}] {entry['status']} {job.video}: {entry['error'] or entry['output'] + ', sync ' + entry['sync_after']}")
         if on_clip:
-            on_clip(clips[-1])
+            on_clip(entry)
     batch = BatchRow(
         run_id=run_id, job_file=str(jobs), output_prefix=str(output_prefix), started_at=started_at, seconds=time.perf_counter() - started,
         clips=len(rows), ok=len(rows) - len(failures), failed=len(failures), reused=reused, failures=failures, clip_run_ids=run_ids,
