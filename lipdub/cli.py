@@ -131,7 +131,7 @@ def run(
     from lipdub.infra.jobs import Job
 
     try:  # the same per-clip options a job file row has
-        cfg = Job(video=video, audio=audio, sync_mode=sync_mode, face=face).config(cfg)
+        cfg = Job(video=str(video), audio=str(audio), sync_mode=sync_mode, face=face).config(cfg)
     except ValueError as exc:
         _fail(f"--face {face}: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}", 2)
 

@@ -90,3 +90,16 @@ def test_a_failed_run_records_the_stage_and_error(tmp_path, media_dir):
     rows = pq.read_table(cfg.manifests / "clips").to_pylist()
     assert rows[0]["status"] == "failed" and rows[0]["failed_stage"] in ("face_detect", "stabilize")
     assert "no face" in rows[0]["error"]
+
+
+def test_the_demo_command_dubs_its_synthetic_sample(tmp_path):
+    """`bash scripts/demo.sh`, the README's first command, ends in `lipdub demo`."""
+    from typer.testing import CliRunner
+
+    from lipdub.cli import app
+
+    out = tmp_path / "demo.mp4"
+    result = CliRunner().invoke(app, ["demo", "-o", str(out), "--work-dir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    info = media.probe(out)
+    assert info.video.n_frames > 100 and info.audio is not None and f"wrote {out}" in result.stdout
