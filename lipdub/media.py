@@ -148,24 +148,71 @@ def _upright(frame: av.VideoFrame, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
 
 
+class _Decoder:
+    """An open decoder and the index of the frame it will give next."""
+
+    def __init__(self, path: Path | str, info: VideoStreamInfo, start: int) -> None:
+        self.container = _open(path)
+        vs = self.container.streams.video[0]
+        vs.thread_type = "AUTO"
+        if start > 0:
+            self.container.seek(info.frame_pts[start], stream=vs, backward=True)
+        self.frames = self.container.decode(vs)
+        self.next_index = start
+
+
+_PARKED: dict[tuple[str, int, int], _Decoder] = {}  # per process: decoders left where a read stopped
+_MAX_PARKED = 4
+
+
+def _file_key(path: Path | str) -> tuple[str, int, int]:
+    stat = Path(path).stat()
+    return str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def _decoder(path: Path | str, info: VideoStreamInfo, start: int) -> tuple[tuple[str, int, int], _Decoder]:
+    """The parked decoder if it stopped right before `start`, else a new one sought there.
+
+    Chunked reads of one file come in order (start = the previous stop); resuming saves
+    decoding from the keyframe again, which in a one-keyframe clip is the first frame."""
+    key = _file_key(path) if Path(path).exists() else (str(path), -1, -1)
+    parked = _PARKED.pop(key, None)
+    if parked is not None and parked.next_index == start:
+        return key, parked
+    if parked is not None:
+        parked.container.close()
+    return key, _Decoder(path, info, start)
+
+
+def _park(key: tuple[str, int, int], decoder: _Decoder) -> None:
+    _PARKED[key] = decoder
+    while len(_PARKED) > _MAX_PARKED:
+        _PARKED.pop(next(iter(_PARKED))).container.close()
+
+
 def read_frames(path: Path | str, info: VideoStreamInfo, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, rgb) for frames [start, stop), seeking to the keyframe before `start`."""
+    """Yield (index, rgb) for frames [start, stop), seeking to the keyframe before `start`
+    unless the previous read of this file stopped right there."""
     stop = info.n_frames if stop is None else min(stop, info.n_frames)
     if start >= stop:
         return
     index_of = {pts: i for i, pts in enumerate(info.frame_pts)}
-    with _open(path) as container:
-        vs = container.streams.video[0]
-        vs.thread_type = "AUTO"
-        if start > 0:
-            container.seek(info.frame_pts[start], stream=vs, backward=True)
-        for frame in container.decode(vs):
+    key, decoder = _decoder(path, info, start)
+    finished = False
+    try:
+        for frame in decoder.frames:
             i = index_of.get(frame.pts)
             if i is None or i < start:
                 continue
             yield i, _upright(frame, info.rotation_deg)
             if i + 1 >= stop:
+                decoder.next_index, finished = i + 1, True
                 return
+    finally:
+        if finished:
+            _park(key, decoder)
+        else:  # stopped early or ran out: where it stands is unknown
+            decoder.container.close()
 
 
 def read_frame_sequence(path: Path | str, info: VideoStreamInfo, indices: Sequence[int]) -> Iterator[np.ndarray]:

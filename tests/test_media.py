@@ -25,6 +25,20 @@ def test_seeking_decode_gives_the_same_frames_as_a_full_decode(talking_face):
         assert np.array_equal(frame, everything[i])
 
 
+def test_chunked_reads_resume_a_parked_decoder_and_give_the_frames_of_one_pass(talking_face):
+    stream = media.probe(talking_face.video_path).video
+    everything = [f for _, f in media.read_frames(talking_face.video_path, stream)]
+    chunked = [f for a in range(0, stream.n_frames, 16) for _, f in media.read_frames(talking_face.video_path, stream, a, a + 16)]
+    assert len(chunked) == len(everything) and all(np.array_equal(a, b) for a, b in zip(chunked, everything))
+    assert any(d.next_index == stream.n_frames for d in media._PARKED.values())  # the last read parked at the end
+    again = list(media.read_frames(talking_face.video_path, stream, 40, 42))  # not where it stopped: seeks afresh
+    assert [i for i, _ in again] == [40, 41] and np.array_equal(again[0][1], everything[40])
+    early = media.read_frames(talking_face.video_path, stream, 42, 60)
+    next(early)
+    early.close()  # stopped early: closed, never parked half-way
+    assert not any(d.next_index in range(43, 60) for d in media._PARKED.values())
+
+
 def test_sequence_decode_follows_a_bounce(talking_face):
     stream = media.probe(talking_face.video_path).video
     order = [95, 96, 97, 98, 99, 98, 97, 96, 95, 94]

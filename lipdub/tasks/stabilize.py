@@ -65,10 +65,9 @@ def landmarks_chunk(video: Path, stream: media.VideoStreamInfo, boxes: np.ndarra
     """(stop - start, 478, 3) landmarks for frames [start, stop); `boxes` holds those frames' face boxes."""
     landmarker = registry.landmarker(landmarker_name)
     out = np.full((stop - start, 478, 3), np.nan, np.float32)
-    todo = np.flatnonzero(~np.isnan(boxes[:, 0])) + start
-    if len(todo) == 0:
+    if np.isnan(boxes[:, 0]).all():
         return out
-    for i, rgb in media.read_frames(video, stream, int(todo[0]), int(todo[-1]) + 1):
+    for i, rgb in media.read_frames(video, stream, start, stop):  # the whole chunk: the next one resumes here
         box = boxes[i - start]
         if np.isnan(box[0]):
             continue
