@@ -49,7 +49,8 @@ from lipdub.infra.config import Config, load_config  # noqa: E402
 from lipdub.models.base import GenerateRequest  # noqa: E402
 from lipdub.models import registry  # noqa: E402
 from lipdub.sync import CONTEXT_FRAMES  # noqa: E402
-from lipdub.tasks import audio_clean, blend, drift, enhance, face_detect, generate, probe, remux, stabilize  # noqa: E402
+from lipdub.infra.layout import STAGES  # noqa: E402
+from lipdub.tasks import generate, run_stages  # noqa: E402
 from lipdub.tasks.probe import ProbeRecord, video_stream  # noqa: E402
 from lipdub.tasks.stabilize import StabilizeRecord, landmarks_in, mouth_opening  # noqa: E402
 
@@ -59,8 +60,8 @@ DEFAULT_OUT = Path("/tmp/lipdub-quality")
 EXCLUDED_SPEECH = {"en-60s.wav"}  # a minute of speech: too long for a routine run
 STRIP_SPEECH = "fr-7s.wav"  # the strip of each clip shows this dub when it is in the run
 
-PREP_STAGES = [probe, audio_clean, face_detect, stabilize]
-ALL_STAGES = PREP_STAGES + [generate, enhance, blend, remux, drift]
+PREP_STAGES = STAGES[: STAGES.index("generate")]
+ALL_STAGES = STAGES
 
 RANDOM_DRAWS = 20
 RIDGE_ALPHA = 30.0  # the regularisation lipdub.sync scores audio -> mouth with
@@ -90,12 +91,6 @@ def meets(name: str, value: float | None) -> bool | None:
 
 
 # ---------------------------------------------------------------- running lipdub's stages
-
-
-def run_stages(clip: ClipRun, modules: list) -> None:
-    """Call each stage's plain run_<stage>(clip), as the Prefect flow does, in this process."""
-    for module in modules:
-        getattr(module, f"run_{module.__name__.rsplit('.', 1)[1]}")(clip)
 
 
 @dataclass

@@ -10,3 +10,9 @@ class LipdubError(Exception):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def error_text(exc: BaseException) -> str:
+    """How a failure reads in a manifest row or a batch summary: ours as written, anything
+    else with its type (a bare KeyError message says nothing)."""
+    return str(exc) if isinstance(exc, LipdubError) else f"{exc.__class__.__name__}: {exc}"

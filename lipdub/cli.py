@@ -11,8 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")  # failures are reported by the CLI itself
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+import contextlib  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Optional  # noqa: E402
 
@@ -66,10 +68,26 @@ class StageBoard:
     live: Live | None = None
 
 
+@contextlib.contextmanager
+def _one_line_errors(subject: str, verbose: bool) -> Iterator[None]:
+    """Failures end the command with one line (ours name the file; anything else is an
+    internal error about `subject`), a traceback only with --verbose."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except LipdubError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - one line for the user, traceback on request
+        if verbose:
+            err.print_exception()
+        _fail(f"{subject}: internal error ({exc.__class__.__name__}: {exc}); re-run with --verbose")
+
+
 def _run_flow(flow_call, cfg, video: str, audio: str, output: str | None, stages: tuple[str, ...], verbose: bool):
     """What every command does around its flow: check inputs before any work, start the local
     Prefect API while models load, show the stage table, turn failures into one line."""
-    try:
+    with _one_line_errors(video, verbose):
         from lipdub.infra.clip_run import check_inputs
 
         check_inputs(video, audio, output, cfg.storage)
@@ -77,12 +95,8 @@ def _run_flow(flow_call, cfg, video: str, audio: str, output: str | None, stages
 
         api = LocalPrefectAPI()
         from lipdub.infra.engine import engine_for, warm
-        from lipdub.models.registry import preload
 
-        if cfg.ray.enabled:
-            warm(engine_for(cfg.ray), cfg)  # models load in the actors
-        else:
-            preload(cfg)
+        warm(engine_for(cfg.ray), cfg)  # in this process, or in the Ray actors
         board = StageBoard(stages)
         with api.active(), Live(board.table(), console=err, refresh_per_second=4, transient=False) as live:
             board.live = live
@@ -92,12 +106,6 @@ def _run_flow(flow_call, cfg, video: str, audio: str, output: str | None, stages
                 live.update(board.table())
                 live.stop()
                 err.line()  # the table leaves the cursor on its last row
-    except LipdubError as exc:
-        _fail(str(exc))
-    except Exception as exc:  # noqa: BLE001 - one line for the user, traceback on request
-        if verbose:
-            err.print_exception()
-        _fail(f"{video}: internal error ({exc.__class__.__name__}: {exc}); re-run with --verbose")
 
 
 def _ray_settings(enabled: bool | None, address: str | None, workers: int | None) -> dict | None:
@@ -128,12 +136,13 @@ def run(
         cfg = load_config(config, preset, work_dir=work_dir, ray=_ray_settings(use_ray, ray_address, workers))
     except LipdubError as exc:
         _fail(str(exc))
-    from lipdub.infra.jobs import Job
+    from lipdub.infra.jobs import parse_point
 
-    try:  # the same per-clip options a job file row has
-        cfg = Job(video=str(video), audio=str(audio), sync_mode=sync_mode, face=face).config(cfg)
+    try:
+        point = parse_point(face) if face else None
     except ValueError as exc:
-        _fail(f"--face {face}: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}", 2)
+        _fail(f"--face {face}: {exc}", 2)
+    cfg = cfg.for_clip(sync_mode, point)  # the same per-clip options a job file row has
 
     def call(board: StageBoard):
         from lipdub.flows.dub_clip import dub_clip
@@ -230,7 +239,6 @@ def batch(
     except LipdubError as exc:
         _fail(str(exc))
     from lipdub.flows.batch import batch_outcome, dub_batch
-    from lipdub.infra.manifest import BatchRow
     from lipdub.infra.prefect_api import LocalPrefectAPI
 
     def show(clip: dict) -> None:
@@ -239,16 +247,10 @@ def batch(
         err.print(f"[{colour}]{clip['status']:>6}[/] row {clip['row']}: {detail}", highlight=False, soft_wrap=True)
 
     api = LocalPrefectAPI()
-    try:
-        with api.active():
-            state = dub_batch(jobs, output_prefix, cfg, on_clip=show, return_state=True)
-        outcome = batch_outcome(state)
-    except Exception as exc:  # noqa: BLE001
-        if verbose:
-            err.print_exception()
-        _fail(str(exc) if isinstance(exc, LipdubError) else f"{jobs}: internal error ({exc.__class__.__name__}: {exc})")
-    if not isinstance(outcome, BatchRow):  # the batch itself could not start (bad job file, ...)
-        _fail(str(outcome) if isinstance(outcome, LipdubError) else f"{jobs}: {outcome}")
+    with _one_line_errors(jobs, verbose), api.active():
+        outcome = batch_outcome(dub_batch(jobs, output_prefix, cfg, on_clip=show, return_state=True))
+        if isinstance(outcome, BaseException):  # the batch itself could not start (bad job file, ...)
+            raise outcome
     out.print(f"{outcome.clips} clips: {outcome.ok} ok, {outcome.failed} failed, {outcome.reused} reused; {outcome.seconds:.0f} s; manifest in {cfg.manifests}", highlight=False, soft_wrap=True)
     if outcome.failed:
         raise typer.Exit(1)

@@ -254,31 +254,25 @@ def make_still_image(path: Path, size: int = 256) -> Path:
     return Path(path)
 
 
+def _speaking_shot(path: Path, duration_s: float, fps: float, seed: int, size: tuple[int, int], picture) -> Path:
+    """A clip whose picture(opening, frame index) follows a speech envelope, with that
+    speech as its soundtrack: the shape every talking fixture shares."""
+    opening = speech_envelope(duration_s, fps, seed=seed)
+    audio = synth_speech(opening, fps, 44100, seed=seed)
+    return _write_mp4(path, (picture(float(o), i) for i, o in enumerate(opening)), fps, size, np.stack([audio, audio], 1), 44100)
+
+
 def make_face_leaves_video(path: Path, duration_s: float = 4.0, fps: float = 25.0, gone: tuple[float, float] = (1.5, 2.5)) -> Path:
     """The talking face, cut away to a faceless backdrop between `gone` seconds (a cutaway shot)."""
-    opening = speech_envelope(duration_s, fps, seed=4)
     backdrop = np.empty((256, 256, 3), np.uint8)
     backdrop[:] = _base_face(256)[8, 8]
-
-    def frames():
-        for i, o in enumerate(opening):
-            yield backdrop.copy() if gone[0] <= i / fps < gone[1] else face_frame(float(o), 256)
-
-    audio = synth_speech(opening, fps, 44100, seed=4)
-    return _write_mp4(path, frames(), fps, (256, 256), np.stack([audio, audio], 1), 44100)
+    return _speaking_shot(path, duration_s, fps, 4, (256, 256), lambda o, i: backdrop.copy() if gone[0] <= i / fps < gone[1] else face_frame(o, 256))
 
 
 def make_close_up_video(path: Path, duration_s: float = 3.0, fps: float = 25.0) -> Path:
     """The talking face filmed closer: a 256 px window on a 400 px face, forehead and
     cheeks cut by the frame edges, so any padded crop around the face leaves the frame."""
-    opening = speech_envelope(duration_s, fps, seed=6)
-
-    def frames():
-        for o in opening:
-            yield np.ascontiguousarray(face_frame(float(o), 400)[84:340, 72:328])
-
-    audio = synth_speech(opening, fps, 44100, seed=6)
-    return _write_mp4(path, frames(), fps, (256, 256), np.stack([audio, audio], 1), 44100)
+    return _speaking_shot(path, duration_s, fps, 6, (256, 256), lambda o, i: np.ascontiguousarray(face_frame(o, 400)[84:340, 72:328]))
 
 
 def make_faceless_video(path: Path, duration_s: float = 2.0, fps: float = 25.0, size: int = 128) -> Path:

@@ -9,15 +9,13 @@ from lipdub import media, samples
 from lipdub.doctor.findings import audio_findings, stream_findings
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import load_config
-from lipdub.tasks import face_detect, probe, repair, stabilize, sync_analysis
-
-DOCTOR = [probe, face_detect, stabilize, sync_analysis]
+from lipdub.infra.layout import DOCTOR_STAGES
+from lipdub.tasks import run_stages
 
 
 def _doctor(video, work, output=None):
     clip = ClipRun.start(video, video, output, load_config(work_dir=work), job="doctor")
-    for module in DOCTOR + ([repair] if output else []):
-        getattr(module, f"run_{module.__name__.rsplit('.', 1)[1]}")(clip)
+    run_stages(clip, DOCTOR_STAGES if output else DOCTOR_STAGES[:-1])
     return clip
 
 

@@ -11,15 +11,13 @@ from lipdub import face_geometry as fg
 from lipdub import media, samples
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import load_config
-from lipdub.tasks import audio_clean, blend, drift, enhance, face_detect, generate, probe, remux, stabilize
-
-STAGES = [probe, audio_clean, face_detect, stabilize, generate, enhance, blend, remux, drift]
+from lipdub.infra.layout import STAGES
+from lipdub.tasks import run_stages
 
 
 def _dub(video, audio, tmp_path, **overrides) -> ClipRun:
     clip = ClipRun.start(video, audio, tmp_path / "out.mp4", load_config(work_dir=tmp_path / "work", **overrides))
-    for module in STAGES:
-        getattr(module, f"run_{module.__name__.rsplit('.', 1)[1]}")(clip)
+    run_stages(clip, STAGES)
     return clip
 
 

@@ -54,13 +54,13 @@ def test_ray_chunks_match_one_process_and_models_load_once_per_worker(ray_engine
 def test_segments_blended_on_ray_are_the_same_bytes_as_in_process(ray_engine, talking_face, short_dub_wav, tmp_path):
     from lipdub.infra.clip_run import ClipRun
     from lipdub.infra.config import BlendConfig, load_config
-    from lipdub.tasks import audio_clean, enhance, face_detect, generate, probe, stabilize
+    from lipdub.infra.layout import STAGES
+    from lipdub.tasks import run_stages
     from lipdub.tasks.blend import blend
     from lipdub.tasks.probe import ProbeRecord, video_stream
 
     clip = ClipRun.start(talking_face.video_path, short_dub_wav, tmp_path / "out.mp4", load_config(work_dir=tmp_path / "work"))
-    for run in (probe.run_probe, audio_clean.run_audio_clean, face_detect.run_face_detect, stabilize.run_stabilize, generate.run_generate, enhance.run_enhance):
-        run(clip)
+    run_stages(clip, STAGES[: STAGES.index("blend")])
     at = clip.layout.artifact
     stream = video_stream(clip.video, clip.record("probe", ProbeRecord))
     args = (clip.video, stream, at("stabilize", "landmarks.npz"), at("enhance", "mouths.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"))

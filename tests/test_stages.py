@@ -9,17 +9,16 @@ from lipdub import face_geometry as fg
 from lipdub import media
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import load_config
-from lipdub.tasks import audio_clean, blend, drift, enhance, face_detect, generate, probe, remux, stabilize
+from lipdub.infra.layout import STAGES
+from lipdub.tasks import blend, run_stages
 
-STAGES = [probe, audio_clean, face_detect, stabilize, generate, enhance, blend, remux, drift]
 
 
 @pytest.fixture(scope="module")
 def clip(talking_face, dub_wav, tmp_path_factory) -> ClipRun:
     work = tmp_path_factory.mktemp("stages")
     run = ClipRun.start(talking_face.video_path, dub_wav, work / "out.mp4", load_config(work_dir=work / "work"))
-    for module in STAGES:
-        getattr(module, f"run_{module.__name__.rsplit('.', 1)[1]}")(run)
+    run_stages(run, STAGES)
     return run
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.states import Failed
 
-from lipdub import LipdubError, __version__
+from lipdub import __version__, error_text
 from lipdub.flows.artifacts import batch_artifact
 from lipdub.flows.dub_clip import dub_clip
 from lipdub.infra import storage
@@ -54,7 +54,7 @@ def dub_batch(jobs: str, output_prefix: str, config: Config | str | None = None,
         try:
             row = dub_clip(job.video, job.audio, output, job.config(cfg))
         except Exception as exc:  # noqa: BLE001 - recorded; the batch goes on
-            error = str(exc) if isinstance(exc, LipdubError) else f"{exc.__class__.__name__}: {exc}"
+            error = error_text(exc)
             failures.append(f"row {n} {job.video}: {error}")
             entry |= {"status": "failed", "output": "", "error": error}
         else:

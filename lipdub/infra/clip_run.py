@@ -20,9 +20,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from lipdub import LipdubError, __version__
+from lipdub import __version__, error_text
 from lipdub.infra import storage
 from lipdub.infra.config import Config, StorageConfig
+from lipdub.infra.engine import Engine, engine_for
 from lipdub.infra.layout import ClipLayout, clip_id_for, file_digest
 from lipdub.infra.manifest import ClipRow, DriftWindowRow, new_run_id, write_rows
 from lipdub.infra.stage_cache import run_stage
@@ -72,6 +73,11 @@ class ClipRun:
         layout = ClipLayout(scratch, clip_id_for(local_video, local_audio), remote)
         return cls(local_video, local_audio, output, config, layout, new_run_id(), on_event, job=job, video_location=str(video), audio_location=str(audio))
 
+    @property
+    def engine(self) -> Engine:
+        """Where this run's chunk work and models run (Ray actors shared by the process, or here)."""
+        return engine_for(self.config.ray)
+
     def source(self, path: Path) -> str:
         return f"file:{file_digest(path)}"
 
@@ -118,8 +124,7 @@ class ClipRun:
         try:
             yield
         except Exception as exc:
-            message = str(exc) if isinstance(exc, LipdubError) else f"{exc.__class__.__name__}: {exc}"
-            self.write_manifest(ClipRow(**fields(), **self.base_row("failed", message)), [])
+            self.write_manifest(ClipRow(**fields(), **self.base_row("failed", error_text(exc))), [])
             raise
         self.row = ClipRow(**fields(), **self.base_row("ok", None))
         self.write_manifest(self.row, windows())

@@ -149,6 +149,15 @@ class Config(_Section):
         """Locations are strings so they can hold URLs; a Path is taken as it is."""
         return os.fspath(value) if isinstance(value, os.PathLike) else value
 
+    def for_clip(self, sync_mode: SyncMode | None = None, face: tuple[float, float] | None = None) -> Config:
+        """This config with one clip's own options (command-line flags or job file columns)."""
+        update: dict[str, Any] = {}
+        if sync_mode is not None:
+            update["remux"] = self.remux.model_copy(update={"sync_mode": sync_mode})
+        if face is not None:
+            update["face"] = self.face.model_copy(update={"point": face})
+        return self.model_copy(update=update)
+
     def section_hash(self, name: str) -> str:
         """Stable hash of one section, for stage cache keys."""
         return _digest(getattr(self, name).model_dump(mode="json"))
@@ -165,6 +174,12 @@ class Config(_Section):
 
 def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def first_error(exc: ValidationError) -> str:
+    """'where: what' of a validation failure's first error: one line a user can act on."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def preset_names() -> list[str]:
@@ -206,6 +221,4 @@ def load_config(path: Path | None = None, preset: str | None = None, **overrides
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise LipdubError(path or name, f"invalid config at {where}: {first['msg']}") from exc
+        raise LipdubError(path or name, f"invalid config at {first_error(exc)}") from exc

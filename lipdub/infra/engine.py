@@ -105,13 +105,12 @@ LOCAL = LocalEngine()
 _current: tuple[RayConfig, RayEngine] | None = None
 
 
-def engine_for(cfg: RayConfig, default_ray: bool = False) -> Engine:
-    """The process's engine for these settings. Actors live as long as the process, so
-    the models they hold serve every later clip; asking for other settings replaces them
-    (two pools would compete for the same CPUs)."""
+def engine_for(cfg: RayConfig) -> Engine:
+    """The process's engine for these settings (Ray only when enabled). Actors live as long
+    as the process, so the models they hold serve every later clip; asking for other
+    settings replaces them (two pools would compete for the same CPUs)."""
     global _current
-    use_ray = cfg.enabled if cfg.enabled is not None else default_ray
-    if not use_ray:
+    if not cfg.enabled:
         return LOCAL
     key = cfg.model_copy(update={"enabled": True})
     if _current is None or _current[0] != key:
@@ -120,20 +119,16 @@ def engine_for(cfg: RayConfig, default_ray: bool = False) -> Engine:
     return _current[1]
 
 
-def _preload(cfg: Any) -> None:
-    from lipdub.models.registry import preload
-
-    preload(cfg)
-
-
 def warm(engine: Engine, cfg: Any) -> None:
     """Load the run's models on every worker now (e.g. while a Prefect API boots)."""
+    from lipdub.models.registry import preload
+
     if isinstance(engine, RayEngine):
         import ray
 
-        ray.get([actor.call.remote(_preload, (cfg,)) for actor in engine.actors])
+        ray.get([actor.call.remote(preload, (cfg,)) for actor in engine.actors])
     else:
-        _preload(cfg)
+        preload(cfg)
 
 
 def shutdown(keep_ray: bool = False) -> None:

@@ -16,9 +16,19 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from lipdub import LipdubError
-from lipdub.infra.config import Config, SyncMode
+from lipdub.infra import storage
+from lipdub.infra.config import Config, SyncMode, first_error
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    """A face chosen as 'x,y' (pixels), on the command line or in a job file."""
+    try:
+        x, y = (float(p) for p in text.replace(" ", "").split(","))
+    except ValueError:
+        raise ValueError("face must be 'x,y' in pixels") from None
+    return x, y
 
 
 class Job(BaseModel):
@@ -33,28 +43,17 @@ class Job(BaseModel):
     @field_validator("face", mode="before")
     @classmethod
     def _point(cls, value: object) -> object:
-        if isinstance(value, str):
-            parts = value.replace(" ", "").split(",")
-            if len(parts) != 2:
-                raise ValueError("face must be 'x,y' in pixels")
-            return tuple(float(p) for p in parts)
-        return value
+        return parse_point(value) if isinstance(value, str) else value
 
     def config(self, base: Config) -> Config:
         """The batch's config with this row's options applied."""
-        update: dict = {}
-        if self.sync_mode is not None:
-            update["remux"] = base.remux.model_copy(update={"sync_mode": self.sync_mode})
-        if self.face is not None:
-            update["face"] = base.face.model_copy(update={"point": self.face})
-        return base.model_copy(update=update)
+        return base.for_clip(self.sync_mode, self.face)
 
     def output_under(self, prefix: str) -> str:
         """This row's output, or <prefix>/<video stem>.<audio stem>.mp4."""
         if self.output:
             return self.output
-        name = f"{PurePosixPath(self.video).stem}.{PurePosixPath(self.audio).stem}.mp4"
-        return f"{prefix.rstrip('/')}/{name}"
+        return storage.join(prefix, f"{PurePosixPath(self.video).stem}.{PurePosixPath(self.audio).stem}.mp4")
 
 
 def _rows(path: Path, source: str) -> list[dict]:
@@ -86,9 +85,7 @@ def read_jobs(path: Path, source: str | None = None) -> list[Job]:
         try:
             jobs.append(Job.model_validate(row))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise LipdubError(source, f"row {n}: {where}: {first['msg']}") from exc
+            raise LipdubError(source, f"row {n}: {first_error(exc)}") from exc
     return jobs
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from lipdub import face_geometry as fg
 from lipdub import media
 from lipdub.infra.config import BlendConfig
-from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
+from lipdub.infra.engine import LOCAL, Engine, chunks
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
 from lipdub.tasks.probe import ProbeRecord, video_stream
@@ -111,7 +111,7 @@ def run_blend(clip: ClipRun) -> BlendRecord:
     at = clip.layout.artifact
     return clip.run(
         "blend", ["blend"], ["stabilize", "generate", "enhance"], [], BlendRecord,
-        lambda out: blend(clip.video, stream, at("stabilize", "landmarks.npz"), at("enhance", "mouths.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.blend, engine_for(clip.config.ray)),
+        lambda out: blend(clip.video, stream, at("stabilize", "landmarks.npz"), at("enhance", "mouths.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.blend, clip.engine),
     )
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from lipdub import face_geometry as fg
 from lipdub import media
 from lipdub.infra.config import DriftConfig
-from lipdub.infra.engine import LOCAL, Engine, engine_for
+from lipdub.infra.engine import LOCAL, Engine
 from lipdub.doctor.plot import plot_offsets
 from lipdub.sync import SyncResult, SyncWindow, measure_sync
 from lipdub.tasks.stabilize import landmarks_in
@@ -52,10 +52,6 @@ class DriftRecord(BaseModel):
     source: SyncMetrics | None
 
 
-def _measure(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, rate: int, times: np.ndarray, fps: float, cfg: DriftConfig) -> SyncResult:
-    return measure_sync(lips, valid, audio, rate, times, fps, cfg)
-
-
 def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, selection_npz: Path, source_wav: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int, engine: Engine = LOCAL) -> DriftRecord:
     lm = np.load(landmarks_npz)
     sel = np.load(selection_npz)
@@ -70,17 +66,17 @@ def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, s
     for j in np.flatnonzero(found):
         lips[j] = fg.apply(lm["to_canonical"][target[j]], raw[j, fg.LIPS])
     audio, rate = media.read_audio(output_mp4, analysis_rate, mono=True)
-    out_result = _measure(lips, found, audio[:, 0], rate, out_info.frame_times_in_audio_s(), fps, cfg)
+    out_result = measure_sync(lips, found, audio[:, 0], rate, out_info.frame_times_in_audio_s(), fps, cfg)
 
     src_result = None
     src_audio, src_rate = media.read_audio(source_wav, mono=True)
     if len(src_audio) > src_rate // 2:
         src_info = media.probe(video)
         src_valid = lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
-        src_result = _measure(np.nan_to_num(lm["lips"]), src_valid, src_audio[:, 0], src_rate, src_info.frame_times_in_audio_s(), src_info.video.actual_fps, cfg)
+        src_result = measure_sync(np.nan_to_num(lm["lips"]), src_valid, src_audio[:, 0], src_rate, src_info.frame_times_in_audio_s(), src_info.video.actual_fps, cfg)
     windows = [{"which": which, **w.__dict__} for which, r in (("output", out_result), ("source", src_result)) if r for w in r.windows]
     (out_dir / "windows.json").write_text(json.dumps(windows, indent=1))
-    title = f"{output_mp4.name}: dub {SyncMetrics.of(out_result).verdict}" + (f", source {src_result.verdict}" if src_result else "")
+    title = f"{output_mp4.name}: dub {out_result.verdict}" + (f", source {src_result.verdict}" if src_result else "")
     if src_result:
         plot_offsets(src_result, out_dir / "sync.png", title, cfg.fine_frames, cfg.noticeable_frames, after=out_result, names=("source, own soundtrack", "dub"))
     else:
@@ -93,7 +89,7 @@ def run_drift(clip: ClipRun) -> DriftRecord:
     cfg = clip.config
     return clip.run(
         "drift", ["drift"], ["remux"], [], DriftRecord,
-        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), at("face_detect", "faces.npz"), at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate, engine_for(cfg.ray)),
+        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), at("face_detect", "faces.npz"), at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate, clip.engine),
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from lipdub.infra.config import EnhanceConfig
-from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
+from lipdub.infra.engine import LOCAL, Engine, chunks
 from lipdub.models import registry
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
@@ -41,7 +41,7 @@ def run_enhance(clip: ClipRun) -> EnhanceRecord:
     at = clip.layout.artifact
     return clip.run(
         "enhance", ["enhance"], ["generate"], [], EnhanceRecord,
-        lambda out: enhance(at("generate", "mouths.npy"), at("generate", "library.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.enhance, engine_for(clip.config.ray)),
+        lambda out: enhance(at("generate", "mouths.npy"), at("generate", "library.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.enhance, clip.engine),
     )
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from lipdub import LipdubError, media
 from lipdub.infra.config import FaceConfig
-from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
+from lipdub.infra.engine import LOCAL, Engine, chunks
 from lipdub.models.base import Detection
 from lipdub.models import registry
 from lipdub.infra.clip_run import ClipRun
@@ -106,7 +106,7 @@ def face_detect(video: Path, stream: media.VideoStreamInfo, out_dir: Path, cfg: 
 
 def run_face_detect(clip: ClipRun) -> FaceRecord:
     stream = video_stream(clip.video, clip.record("probe", ProbeRecord))
-    return clip.run("face_detect", ["face"], ["probe"], [clip.video], FaceRecord, lambda out: face_detect(clip.video, stream, out, clip.config.face, engine_for(clip.config.ray)))
+    return clip.run("face_detect", ["face"], ["probe"], [clip.video], FaceRecord, lambda out: face_detect(clip.video, stream, out, clip.config.face, clip.engine))
 
 
 face_detect_task = stage_task(run_face_detect)

@@ -19,7 +19,6 @@ from lipdub.audio_features import log_mel_frames, speech_mask_frames
 from lipdub.infra.config import GenerateConfig, SyncMode
 from lipdub.models.base import GenerateRequest
 from lipdub.models import registry
-from lipdub.infra.engine import engine_for
 from lipdub.tasks.probe import ProbeRecord
 from lipdub.timeline import build_timeline
 from lipdub.infra.clip_run import ClipRun
@@ -115,7 +114,7 @@ def run_generate(clip: ClipRun) -> GenerateRecord:
     return clip.run(
         "generate", ["generate", "remux"], ["probe", "audio_clean", "stabilize"], [], GenerateRecord,
         # one call, but on the engine: the generator's model lives where the others do
-        lambda out: engine_for(cfg.ray).map(generate, [(clip.video, probe_rec, stream, at("stabilize", "landmarks.npz"), at("audio_clean", "analysis.wav"), at("audio_clean", "source_analysis.wav"), out, cfg.generate, cfg.remux.sync_mode)])[0],
+        lambda out: clip.engine.map(generate, [(clip.video, probe_rec, stream, at("stabilize", "landmarks.npz"), at("audio_clean", "analysis.wav"), at("audio_clean", "source_analysis.wav"), out, cfg.generate, cfg.remux.sync_mode)])[0],
     )
 
 

@@ -16,7 +16,7 @@ from scipy.signal import savgol_filter
 from lipdub import LipdubError, media
 from lipdub import face_geometry as fg
 from lipdub.infra.config import StabilizeConfig
-from lipdub.infra.engine import LOCAL, Engine, chunks, engine_for
+from lipdub.infra.engine import LOCAL, Engine, chunks
 from lipdub.models import registry
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
@@ -154,7 +154,7 @@ def run_stabilize(clip: ClipRun) -> StabilizeRecord:
     faces = clip.layout.artifact("face_detect", "faces.npz")
     tiny = clip.record("face_detect", FaceRecord).tiny
     size = clip.config.generate.canonical_size
-    return clip.run("stabilize", ["stabilize"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, size, tiny, engine_for(clip.config.ray)))
+    return clip.run("stabilize", ["stabilize"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, size, tiny, clip.engine))
 
 
 stabilize_task = stage_task(run_stabilize)
