@@ -8,12 +8,15 @@ Measures, in order of priority (see benchmarks/README.md for why each one):
    only the first half as the mouth library; the chosen mouths against the real ones
    (lip landmark distance, inner-lip opening correlation), against random picks;
 2. cross-dub: every clip x every speech file but en-60s, dubbed through all nine
-   stages; sync offset, how well the dub's audio predicts the output's mouth, and
-   whether the mouth is closed where the dub is silent;
+   stages; sync offset, how well the dub's audio predicts the output's mouth,
+   whether the mouth is closed where the dub is silent, and on English dubs whether
+   it closes on /p b m/ (phones from pocketsphinx's word recogniser and aligner);
 3. stability and detail of the output's lower face against the source's;
 4. preservation of everything above the nose (PSNR), with a plain CRF 18 re-encode
    of the source for reference;
-5. a side-by-side strip PNG per clip.
+5. identity: a face descriptor's distance from the source, between that of a
+   re-encode (0) and that of another clip's person (1);
+6. a side-by-side strip PNG per clip.
 
 Prints Markdown tables with the targets beside each number and an overall line;
 writes results.jsonl (and the strips) under --out. Nothing is written inside the
@@ -40,8 +43,9 @@ import numpy as np
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 import cv2  # noqa: E402
+from skimage.feature import local_binary_pattern  # noqa: E402
 
-from lipdub import av_model, media  # noqa: E402
+from lipdub import av_model, media, phones  # noqa: E402
 from lipdub import face_geometry as fg  # noqa: E402
 from lipdub.audio_features import log_mel_frames, speech_mask_frames  # noqa: E402
 from lipdub.infra.clip_run import ClipRun  # noqa: E402
@@ -75,10 +79,13 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "offset_frames": ("abs<=", 1.0, "abs <= 1"),
     "predict_r": (">=", 0.70, ">= 0.7"),
     "closed_in_silence": (">=", 0.95, ">= 95 %"),
+    "bilabials_closed": (">=", 0.80, ">= 80 %"),
     "motion_ratio": ("<=", 1.2, "<= 1.2x"),
     "sharpness_ratio": (">=", 0.9, ">= 0.9x"),
     "seam_ratio": ("<=", 1.1, "<= 1.1x"),
     "psnr_above_nose_db": (">=", 45.0, ">= 45 dB"),
+    # 0 = as far from the source as a re-encode, 1 = as far as another person's face
+    "identity_ratio": ("<=", 0.10, "<= 0.1"),
 }
 
 
@@ -216,11 +223,16 @@ def reconstruction(video: Path, cfg: Config, rng: np.random.Generator) -> tuple[
 # ---------------------------------------------------------------- 2. cross-dub
 
 
+def language_of(speech: Path) -> str:
+    """The media folder names its speech files <language>-...: en-male-5s.wav is English."""
+    return speech.stem.split("-")[0]
+
+
 def dub(video: Path, speech: Path, cfg: Config, out_dir: Path) -> ClipRun:
-    """All nine stages in this process, as `lipdub run` would run them; the MP4 lands in out_dir
-    for watching (measures read the remux stage's own file, which is the same bytes)."""
+    """All nine stages in this process, as `lipdub run --language` would run them; the MP4 lands
+    in out_dir for watching (measures read the remux stage's own file, which is the same bytes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    clip = ClipRun.start(video, speech, out_dir / f"{video.stem}__{speech.stem}.mp4", cfg)
+    clip = ClipRun.start(video, speech, out_dir / f"{video.stem}__{speech.stem}.mp4", cfg.for_clip(language=language_of(speech)))
     run_stages(clip, ALL_STAGES)
     clip.publish(clip.layout.artifact("remux", "output.mp4"))
     return clip
@@ -255,14 +267,30 @@ def cross_dub_sync(clip: ClipRun, src: Source) -> dict[str, Any]:
     mel, _ = audio_at(clip.layout.artifact("audio_clean", "analysis.wav"), out_times)
     silent = ~dub_speech & found
     closed = opening[silent] < CLOSED_FRACTION * src.opening_p95
+    bilabials = bilabial_closures(clip, opening, found, fps, src.opening_p95) if language_of(clip.audio) == "en" else []
     return {
         "frames": int(len(target)), "frames_with_lips": int(found.sum()),
         "offset_frames": rec.output.offset_frames, "sync_verdict": rec.output.verdict, "source_offset_frames": rec.source.offset_frames if rec.source else None,
         "predict_r": predictability(mel, dub_speech, opening, found, fps),
         "silent_frames": int(silent.sum()), "closed_in_silence": float(closed.mean()) if silent.any() else None,
+        "bilabials": len(bilabials), "bilabials_closed": float(np.mean(bilabials)) if bilabials else None,
         "mapping": clip.records["generate"].mapping, "mean_run_length": clip.records["generate"].mean_run_length,
         "_opening": opening, "_found": found,
     }
+
+
+def bilabial_closures(clip: ClipRun, opening: np.ndarray, found: np.ndarray, fps: float, opening_p95: float) -> list[bool]:
+    """For each /p b m/ of an English dub (words recognised and force-aligned by pocketsphinx),
+    whether the output's lips close on a frame inside it (or the nearest frame to a short one)."""
+    times = np.arange(len(opening)) / fps
+    out = []
+    for p in phones.aligned_phones(clip.layout.artifact("audio_clean", "analysis.wav")):
+        if p.name not in phones.BILABIALS:
+            continue
+        frames = np.flatnonzero(phones.closure_frames([p], times, 1 / fps) & found)
+        if len(frames):
+            out.append(bool(opening[frames].min() < CLOSED_FRACTION * opening_p95))
+    return out
 
 
 # ---------------------------------------------------------------- 3-4. pixels: stability, detail, preservation
@@ -356,6 +384,7 @@ def pixel_measures(clip: ClipRun, src: Source, strip_frames: list[int]) -> tuple
     sharp = {"out": [], "src": []}
     seam = {"out": [], "src": []}
     above = AboveNose()
+    identity: list[float] = []
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     prev: tuple[np.ndarray, np.ndarray] | None = None
     frames = zip((rgb for _, rgb in media.read_frames(path, media.probe(path).video)), media.read_frame_sequence(src.video, src.stream, target.tolist()))
@@ -372,6 +401,9 @@ def pixel_measures(clip: ClipRun, src: Source, strip_frames: list[int]) -> tuple
                 box = lower_face_box(points[t], (h, w))
                 motion["out"].append(np.abs(crop(g_out, box) - crop(prev[0], box)).mean())
                 motion["src"].append(np.abs(crop(g_src, box) - crop(prev[1], box)).mean())
+            if j % IDENTITY_EVERY == 0 and src.usable[t]:
+                m = src.lm["to_canonical"][t]
+                identity.append(chi2(face_descriptor(out_rgb, m, src.size), face_descriptor(src_rgb, m, src.size)))
             mb = mouth_box(points[t], (h, w))
             sharp["out"].append(cv2.Laplacian(crop(g_out, mb), cv2.CV_32F).var())
             sharp["src"].append(cv2.Laplacian(crop(g_src, mb), cv2.CV_32F).var())
@@ -388,12 +420,43 @@ def pixel_measures(clip: ClipRun, src: Source, strip_frames: list[int]) -> tuple
     return {
         "motion_ratio": ratio(motion), "motion_out": float(np.mean(motion["out"])) if motion["out"] else None,
         "sharpness_ratio": ratio(sharp), "seam_ratio": ratio(seam), "psnr_above_nose_db": above.db,
+        "identity_distance": float(np.mean(identity)) if identity else None,
     }, kept
 
 
-def reencode_psnr(src: Source, cfg: Config, scratch: Path) -> float:
-    """PSNR above the nose of a plain CRF 18 re-encode of the source: what any re-encode costs,
-    so the output's number can be read against it."""
+IDENTITY_EVERY = 3  # face descriptors on every third frame: neighbours add little
+
+
+def face_descriptor(rgb: np.ndarray, to_canonical: np.ndarray, size: int) -> np.ndarray:
+    """Local binary pattern histograms over a grid of the aligned face (Ahonen, Hadid and
+    Pietikainen, "Face description with local binary patterns", 2006): a face-recognition
+    descriptor that needs no learned weights. Each cell's histogram sums to one."""
+    x0, x1, y0, y1 = int(0.2 * size), int(0.8 * size), int(0.16 * size), int(0.96 * size)
+    shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float32)
+    face = cv2.warpAffine(grey(rgb), (shift @ np.vstack([to_canonical, [0, 0, 1]]))[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_AREA)
+    face = np.clip(cv2.resize(face, (96, 128), interpolation=cv2.INTER_AREA), 0, 255).astype(np.uint8)
+    codes = local_binary_pattern(face, 8, 1, method="uniform").astype(int)  # 10 codes
+    cells = codes.reshape(8, 16, 6, 16).transpose(0, 2, 1, 3).reshape(48, -1)
+    hist = np.stack([np.bincount(c, minlength=10) for c in cells]).astype(np.float64)
+    return (hist / hist.sum(axis=1, keepdims=True)).ravel()
+
+
+def chi2(a: np.ndarray, b: np.ndarray) -> float:
+    """Chi-square distance between descriptors, averaged per grid cell."""
+    return float(((a - b) ** 2 / (a + b + 1e-10)).sum() / 48)
+
+
+def identity_ratio(output: float | None, reencode: float | None, lookalike: float | None) -> float | None:
+    """Where the output's face sits between a re-encode of the source (0) and another person (1)."""
+    if output is None or reencode is None or lookalike is None or lookalike <= reencode:
+        return None
+    return (output - reencode) / (lookalike - reencode)
+
+
+def reencode_reference(src: Source, cfg: Config, scratch: Path) -> dict[str, Any]:
+    """A plain CRF 18 re-encode of the source: what any re-encode costs, so the output's
+    numbers can be read against it (PSNR above the nose, face-descriptor distance); and the
+    source's own face descriptors, which other clips' faces are compared with (look-alikes)."""
     scratch.mkdir(parents=True, exist_ok=True)
     path = scratch / f"{src.video.stem}-crf18.mp4"
     s = src.stream
@@ -403,12 +466,17 @@ def reencode_psnr(src: Source, cfg: Config, scratch: Path) -> float:
     above = AboveNose()
     points = src.lm["landmarks"]
     again = (rgb for _, rgb in media.read_frames(path, media.probe(path).video))
+    dist, own = [], []
     for (i, rgb), enc in zip(media.read_frames(src.video, s), again):
         if not np.isnan(points[i, 0, 0]):
             h, w = enc.shape[:2]
             above.add(enc, rgb[:h, :w], points[i])
+            if i % IDENTITY_EVERY == 0 and src.usable[i]:
+                d_src = face_descriptor(rgb[:h, :w], src.lm["to_canonical"][i], src.size)
+                dist.append(chi2(face_descriptor(enc, src.lm["to_canonical"][i], src.size), d_src))
+                own.append(d_src)
     path.unlink()
-    return above.db
+    return {"psnr": above.db, "identity_distance": float(np.mean(dist)) if dist else None, "descriptors": np.array(own)}
 
 
 # ---------------------------------------------------------------- 5. strips
@@ -489,6 +557,11 @@ def median(rows: list[dict], name: str) -> float | None:
     return float(np.median(vals)) if vals else None
 
 
+def pooled_bilabials(pairs: list[dict]) -> float | None:
+    n = sum(p.get("bilabials", 0) for p in pairs)
+    return sum(p["bilabials_closed"] * p["bilabials"] for p in pairs if p.get("bilabials")) / n if n else None
+
+
 def report(recon: list[dict], pairs: list[dict], reencode: dict[str, float]) -> tuple[str, dict[str, Any]]:
     out = []
     out.append("## 1. Reconstruction: second half from the first half's mouths, driven by the clip's own audio\n")
@@ -500,9 +573,11 @@ def report(recon: list[dict], pairs: list[dict], reencode: dict[str, float]) -> 
     ok = [p for p in pairs if not p.get("error")]
     out.append("\n## 2. Cross-dub: sync, audio -> mouth predictability, closed mouth in the dub's silences\n")
     out.append(md_table(
-        ["clip", "speech", "frames", f"offset frames {t('offset_frames')}", "source offset", f"predict r {t('predict_r')}", "source r (own audio)", f"closed in silence {t('closed_in_silence')}", "silent frames"],
+        ["clip", "speech", "frames", f"offset frames {t('offset_frames')}", "source offset", f"predict r {t('predict_r')}", "source r (own audio)", f"closed in silence {t('closed_in_silence')}", "silent frames",
+         f"/p b m/ closed {t('bilabials_closed')}", "/p b m/"],
         [[p["clip"], p["speech"], str(p["frames"]), fmt(p["offset_frames"], "+.2f", "offset_frames"), fmt(p["source_offset_frames"], "+.2f"), fmt(p["predict_r"], ".3f", "predict_r"),
-          fmt(p["source_predict_r"], ".3f"), fmt(p["closed_in_silence"], ".0f", "closed_in_silence", " %", 100), str(p["silent_frames"])] for p in ok],
+          fmt(p["source_predict_r"], ".3f"), fmt(p["closed_in_silence"], ".0f", "closed_in_silence", " %", 100), str(p["silent_frames"]),
+          fmt(p.get("bilabials_closed"), ".0f", "bilabials_closed", " %", 100), str(p.get("bilabials", 0))] for p in ok],
     ))
     out.append("\n## 3. Stability and detail of the lower face, output / source over the same frames\n")
     out.append(md_table(
@@ -517,7 +592,12 @@ def report(recon: list[dict], pairs: list[dict], reencode: dict[str, float]) -> 
     failed = [p for p in pairs if p.get("error")]
     if failed:
         out.append("\nfailed pairs:\n" + "\n".join(f"- {p['clip']} x {p['speech']}: {p['error']}" for p in failed))
-    out.append("\nnot measured: identity (no face-descriptor model ships in a wheel here); English bilabials /p b m/ closing (needs an offline phone aligner).")
+    out.append("\n## 5. Identity (LBP face descriptor, chi-square distance to the source frame shown)\n")
+    out.append(md_table(
+        ["clip", "speech", "output", "plain CRF 18 re-encode", "another person", f"ratio {t('identity_ratio')}"],
+        [[p["clip"], p["speech"], fmt(p.get("identity_distance"), ".4f"), fmt(ref.get("reencode_identity_distance"), ".4f"), fmt(ref.get("lookalike_identity_distance"), ".4f"),
+          fmt(p.get("identity_ratio"), ".3f", "identity_ratio")] for p in ok for ref in [next(r for r in recon if r["clip"] == p["clip"])]],
+    ))
 
     silent = sum(p["silent_frames"] for p in ok)
     closed = sum(p["closed_in_silence"] * p["silent_frames"] for p in ok if p["closed_in_silence"] is not None)
@@ -533,6 +613,8 @@ def report(recon: list[dict], pairs: list[dict], reencode: dict[str, float]) -> 
         "seam_ratio_median": median(ok, "seam_ratio"), "seam_met": share(ok, "seam_ratio"),
         "psnr_min_db": min((p["psnr_above_nose_db"] for p in ok), default=None), "psnr_met": share(ok, "psnr_above_nose_db"),
         "reencode_psnr_min_db": min(reencode.values(), default=None),
+        "bilabials_closed_pooled": pooled_bilabials(ok), "bilabials_met": share([p for p in ok if p.get("bilabials")], "bilabials_closed"),
+        "identity_ratio_median": median(ok, "identity_ratio"), "identity_met": share(ok, "identity_ratio"),
     }
     s = summary
 
@@ -544,6 +626,8 @@ def report(recon: list[dict], pairs: list[dict], reencode: dict[str, float]) -> 
         f"opening r median {fmt(s['opening_r_median'])} ({s['opening_r_met']} meet >= 0.6); "
         f"cross-dub offset within 1 frame {s['offset_met']}, predict r median {fmt(s['predict_r_median'])} ({s['predict_r_met']} meet >= 0.7; sources {fmt(s['source_predict_r_median'])}), "
         f"closed in silence {pct(s['closed_in_silence_pooled'])} pooled ({s['closed_in_silence_met']} meet >= 95 %); "
+        f"English /p b m/ closed {pct(s['bilabials_closed_pooled'])} pooled ({s['bilabials_met']} meet >= 80 %); "
+        f"identity ratio median {fmt(s['identity_ratio_median'], '.3f')} ({s['identity_met']} meet <= 0.1); "
         f"frame-to-frame change median {fmt(s['motion_ratio_median'])}x ({s['motion_met']} meet <= 1.2x), sharpness {fmt(s['sharpness_ratio_median'])}x ({s['sharpness_met']} meet >= 0.9x), "
         f"seam {fmt(s['seam_ratio_median'])}x ({s['seam_met']} meet <= 1.1x); "
         f"PSNR above nose min {fmt(s['psnr_min_db'], '.1f')} dB ({s['psnr_met']} meet >= 45 dB; CRF 18 re-encode min {fmt(s['reencode_psnr_min_db'], '.1f')} dB); failures {len(failed)}/{len(pairs)}"
@@ -595,11 +679,15 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[dict] = [info]
     recon, pairs, reencode = [], [], {}
+    descriptors: dict[str, np.ndarray] = {}
     for video in clips:
         row, src = reconstruction(video, cfg, rng)
         recon.append(row)
-        reencode[video.stem] = reencode_psnr(src, cfg, out / "scratch")
-        row["reencode_psnr_above_nose_db"] = reencode[video.stem]
+        reference = reencode_reference(src, cfg, out / "scratch")
+        reencode[video.stem] = reference["psnr"]
+        descriptors[video.stem] = reference["descriptors"]
+        row["reencode_psnr_above_nose_db"] = reference["psnr"]
+        row["reencode_identity_distance"] = reference["identity_distance"]
         print(f"[{time.perf_counter() - started:5.0f} s] reconstruction {video.stem}: LMD {row['lmd']:.3f} vs random {row['random_lmd']:.3f}, r {row['opening_r']:.2f}", file=sys.stderr, flush=True)
         for sp in speech:
             pair: dict[str, Any] = {"type": "pair", "clip": video.stem, "speech": sp.stem, "source_predict_r": row["source_predict_r"]}
@@ -622,6 +710,13 @@ def main(argv: list[str] | None = None) -> int:
             said = pair.get("error") or f"offset {fmt(pair.get('offset_frames'))}, r {fmt(pair.get('predict_r'))}"
             print(f"[{time.perf_counter() - started:5.0f} s] {video.stem} x {sp.stem}: {said}", file=sys.stderr, flush=True)
 
+    for row in recon:  # a look-alike: every other clip's face against this clip's
+        others = [d for name, d in descriptors.items() if name != row["clip"] and len(d)]
+        mine = descriptors.get(row["clip"], np.zeros((0,)))
+        row["lookalike_identity_distance"] = float(np.mean([chi2(a, b) for o in others for a in mine for b in o])) if others and len(mine) else None
+    for pair in pairs:
+        ref = next(r for r in recon if r["clip"] == pair["clip"])
+        pair["identity_ratio"] = identity_ratio(pair.get("identity_distance"), ref["reencode_identity_distance"], ref["lookalike_identity_distance"])
     text, summary = report(recon, pairs, reencode)
     print(text)
     summary["seconds"] = round(time.perf_counter() - started, 1)

@@ -126,6 +126,7 @@ def run(
     work_dir: Optional[str] = typer.Option(None, "--work-dir", help="stage artifacts and cache, a folder or s3:// prefix (default: ./lipdub-work)"),
     sync_mode: Optional[SyncMode] = typer.Option(None, "--sync-mode", help="when lengths differ: auto (bounce if the dub is longer, cut if shorter), cut_off, loop, bounce, silence"),
     face: Optional[str] = typer.Option(None, "--face", help="x,y (pixels) on the face to dub when several are visible; default: the largest"),
+    language: Optional[str] = typer.Option(None, "--language", help="language of the dub, e.g. en: English /p b m/ are found from recognised words (others by phones alone)"),
     use_ray: Optional[bool] = typer.Option(None, "--ray/--no-ray", help="run models on Ray actors, chunks in parallel (default: no for one clip)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="join a running cluster ('auto', 'ray://head:10001')"),
     workers: Optional[int] = typer.Option(None, "--workers", help="model-hosting Ray actors (default: one per CPU, or per GPU)"),
@@ -142,7 +143,7 @@ def run(
         point = parse_point(face) if face else None
     except ValueError as exc:
         _fail(f"--face {face}: {exc}", 2)
-    cfg = cfg.for_clip(sync_mode, point)  # the same per-clip options a job file row has
+    cfg = cfg.for_clip(sync_mode, point, language)  # the same per-clip options a job file row has
 
     def call(board: StageBoard):
         from lipdub.flows.dub_clip import dub_clip
@@ -223,7 +224,7 @@ def _print_doctor(report: dict) -> None:
 
 @app.command()
 def batch(
-    jobs: str = typer.Argument(..., help="job file (CSV, JSON lines or Parquet; local or s3://): video, audio[, output, sync_mode, face]"),
+    jobs: str = typer.Argument(..., help="job file (CSV, JSON lines or Parquet; local or s3://): video, audio[, output, sync_mode, face, language]"),
     output_prefix: str = typer.Option(..., "-o", "--output-prefix", help="folder or s3:// prefix for outputs without an output column"),
     config: Optional[Path] = typer.Option(None, "--config"),
     preset: Optional[str] = typer.Option(None, "--preset"),
@@ -314,7 +315,7 @@ def demo(
     speech = samples.synth_speech(samples.speech_envelope(5.0, 25.0, seed=7), 25.0, 16000, seed=7, f0_hz=180.0)
     dub = samples.write_wav(work_dir / "demo-dub.wav", speech, 16000)
     out.print(f"sample: {face.video_path} + {dub}")
-    run(face.video_path, dub, output, None, None, work_dir, None, None, None, None, None, False)
+    run(face.video_path, dub, output, config=None, preset=None, work_dir=work_dir, sync_mode=None, face=None, language=None, use_ray=None, ray_address=None, workers=None, verbose=False)
 
 
 @app.command()

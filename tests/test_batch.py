@@ -117,13 +117,15 @@ def test_a_bad_job_file_fails_before_any_clip(tmp_path, talking_face, short_dub_
 def test_job_files_in_every_format_read_the_same(tmp_path):
     import pyarrow as pa
 
-    rows = [{"video": "a.mp4", "audio": "a.wav", "face": "120,80"}, {"video": "s3://b/c.mp4", "audio": "c.wav", "sync_mode": "loop", "output": "o.mp4"}]
+    rows = [{"video": "a.mp4", "audio": "a.wav", "face": "120,80", "language": "en"}, {"video": "s3://b/c.mp4", "audio": "c.wav", "sync_mode": "loop", "output": "o.mp4"}]
     as_csv = read_jobs(_write_csv(tmp_path / "j.csv", rows))
     (tmp_path / "j.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     columns = sorted({k for r in rows for k in r})
     pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows]), tmp_path / "j.parquet")
     assert as_csv == read_jobs(tmp_path / "j.jsonl") == read_jobs(tmp_path / "j.parquet")
     assert as_csv[0].face == (120.0, 80.0) and as_csv[1].sync_mode.value == "loop"
+    base = load_config(work_dir=tmp_path / "w")
+    assert as_csv[0].config(base).generate.dub_language == "en" and as_csv[1].config(base).generate.dub_language is None
     assert as_csv[0].output_under("s3://out/x") == "s3://out/x/a.a.mp4" and as_csv[1].output_under("x") == "o.mp4"
     with pytest.raises(LipdubError, match="rows 1 and 2 would both write out/a.a.mp4"):
         check_outputs_distinct(read_jobs(_write_csv(tmp_path / "d.csv", [rows[0], rows[0]])), "out", "d.csv")

@@ -130,3 +130,29 @@ def test_drift_measures_output_and_source(clip):
     # the synthetic source is in sync; smooth synthetic syllables blur the peak by a couple of frames
     assert abs(rec.source.offset_frames) <= 2.5
     assert abs(rec.output.offset_frames) <= 2.5
+
+
+def test_generate_closes_the_lips_on_the_dubs_bilabials(clip, tmp_path, monkeypatch):
+    """Where the phone finder puts a /p b m/ in open speech, the chosen mouth is closed."""
+    from lipdub import phones
+    from lipdub.tasks import generate
+    from lipdub.tasks.probe import video_stream
+
+    sel = np.load(clip.layout.artifact("generate", "selection.npz"))
+    lm = np.load(clip.layout.artifact("stabilize", "landmarks.npz"))
+    fps = float(sel["fps"])
+    open_now = lm["opening"][sel["chosen"]] > 0.5 * np.percentile(lm["opening"], 95)
+    frames = np.flatnonzero(sel["dub_speech"] & open_now)[::6][:5]
+    assert len(frames) >= 3
+    found = [phones.Phone("M", j / fps - 0.02, j / fps + 0.02) for j in frames]
+    monkeypatch.setattr(phones, "of_speech", lambda wav, language: found)
+    probe_rec = clip.records["probe"]
+    at = clip.layout.artifact
+    rec = generate.generate(clip.video, probe_rec, video_stream(clip.video, probe_rec), at("stabilize", "landmarks.npz"), at("audio_clean", "analysis.wav"), at("audio_clean", "source_analysis.wav"), tmp_path, clip.config.generate, clip.config.remux.sync_mode)
+    again = np.load(tmp_path / "selection.npz")
+    assert rec.bilabial_frames == len(frames) and again["dub_closures"][frames].all()
+    closed = lm["opening"][again["chosen"][frames]] < 0.1 * np.percentile(lm["opening"], 95)
+    assert closed.all()
+    # and nowhere else did the mouths change much: the rest of the speech still opens
+    rest = again["dub_speech"] & ~again["dub_closures"]
+    assert lm["opening"][again["chosen"][rest]].mean() > 0.6 * lm["opening"][sel["chosen"][rest]].mean()

@@ -76,6 +76,8 @@ class GenerateConfig(_Section):
     candidates: int = Field(24, description="source frames considered per output frame in unit selection")
     jump_cost: float = Field(0.6, description="cost of leaving a run of consecutive source frames")
     mask_feather_px: float = Field(9.0, description="feather of the lower-face mask written with each mouth, canonical px")
+    close_bilabials: bool = Field(True, description="close the lips on /p b m/ of the dub, found by a phone recogniser (pocketsphinx)")
+    dub_language: str | None = Field(None, description="language of the dub ('en', 'fr', ...); English /p b m/ are found from recognised words, others by phones alone")
     weights: Path | None = None
 
 
@@ -149,9 +151,11 @@ class Config(_Section):
         """Locations are strings so they can hold URLs; a Path is taken as it is."""
         return os.fspath(value) if isinstance(value, os.PathLike) else value
 
-    def for_clip(self, sync_mode: SyncMode | None = None, face: tuple[float, float] | None = None) -> Config:
+    def for_clip(self, sync_mode: SyncMode | None = None, face: tuple[float, float] | None = None, language: str | None = None) -> Config:
         """This config with one clip's own options (command-line flags or job file columns)."""
         update: dict[str, Any] = {}
+        if language is not None:
+            update["generate"] = self.generate.model_copy(update={"dub_language": language})
         if sync_mode is not None:
             update["remux"] = self.remux.model_copy(update={"sync_mode": sync_mode})
         if face is not None:

@@ -1,6 +1,6 @@
 """A batch's job file: one row per clip, as CSV, JSON lines or Parquet.
 
-Columns: video, audio (required); output, sync_mode, face ("x,y") optional. Unknown
+Columns: video, audio (required); output, sync_mode, face ("x,y"), language optional. Unknown
 columns are errors rather than silently ignored options. Every row is checked
 before any clip runs, so a typo in row 90 does not surface after 89 dubs.
 """
@@ -39,6 +39,7 @@ class Job(BaseModel):
     output: str | None = None
     sync_mode: SyncMode | None = None
     face: tuple[float, float] | None = None
+    language: str | None = None
 
     @field_validator("face", mode="before")
     @classmethod
@@ -47,7 +48,7 @@ class Job(BaseModel):
 
     def config(self, base: Config) -> Config:
         """The batch's config with this row's options applied."""
-        return base.for_clip(self.sync_mode, self.face)
+        return base.for_clip(self.sync_mode, self.face, self.language)
 
     def output_under(self, prefix: str) -> str:
         """This row's output, or <prefix>/<video stem>.<audio stem>.mp4."""

@@ -49,6 +49,7 @@ class GenerateRequest:
     dub_speech: np.ndarray  # (n_out,) bool
     target: np.ndarray  # (n_out,) source frame shown at each output frame
     library_frames: np.ndarray | None = None  # (n_source,) bool: frames mouths may come from (default: all usable)
+    dub_closures: np.ndarray | None = None  # (n_out,) bool: the dub's /p b m/, where the lips must close
 
 
 @dataclass

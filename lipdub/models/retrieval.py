@@ -4,7 +4,8 @@
 2. A ridge model learned on the source's own soundtrack maps audio (log-mel with
    context, normalised per speaker) to those coefficients; with too little source
    speech a generic loudness -> opening mapping stands in.
-3. Where the dub is silent the target is the speaker's closed mouth.
+3. Where the dub is silent, and on its /p b m/ (lipdub.phones), the target is the
+   speaker's closed mouth.
 4. Unit selection by dynamic programming over the nearest source frames: shape match
    plus pose match, with a cost for leaving a run of consecutive source frames, so
    real mouth motion is reused whenever it fits.
@@ -28,6 +29,8 @@ MIN_LIBRARY_FRAMES = 10
 HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
 POSE_WEIGHT = 0.02  # per degree of yaw difference
 SILENCE_WEIGHT = 4.0  # shape match counts this much more where the dub is silent
+CLOSED_PERCENTILE = 10  # source frames this closed or more count as lips that meet
+OPEN_ON_BILABIAL_COST = 10.0  # keeps any other frame out of a /p b m/'s candidates
 
 
 class RetrievalGenerator:
@@ -56,8 +59,10 @@ class RetrievalGenerator:
 
         predicted, mapping = self._predict(req, coefs, opening, usable)
         closed = usable[opening[usable] <= np.percentile(opening[usable], 5)]  # the speaker's most closed lips
-        predicted[~req.dub_speech] = coefs[closed].mean(axis=0)
-        chosen = self._select(predicted, coefs, req, usable, comps, sv)
+        shut_enough = opening <= np.percentile(opening[usable], CLOSED_PERCENTILE)
+        shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
+        predicted[shut] = coefs[closed].mean(axis=0)
+        chosen = self._select(predicted, coefs, req, usable, shut, shut_enough)
 
         has_target = req.usable[req.target]
         chosen = np.where(has_target, chosen, -1)
@@ -95,7 +100,7 @@ class RetrievalGenerator:
         slope = np.linalg.lstsq(np.c_[opening[usable], np.ones(len(usable))], coefs[usable], rcond=None)[0]
         return np.c_[target_open, np.ones(len(loud))] @ slope, "generic"
 
-    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, comps: np.ndarray, sv: np.ndarray) -> np.ndarray:
+    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray) -> np.ndarray:
         """Viterbi over the k nearest usable source frames of every output frame."""
         scale = float((coefs[usable] ** 2).sum(axis=1).mean()) + 1e-6
         k = min(self.k, len(usable))
@@ -105,9 +110,11 @@ class RetrievalGenerator:
             hi = lo + 512
             dist = ((predicted[lo:hi, None, :] - coefs[usable][None, :, :]) ** 2).sum(axis=2) / scale
             dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target[lo:hi]])[:, None])
+            if req.dub_closures is not None:  # a /p b m/ takes lips that really meet, whatever the run
+                dist[req.dub_closures[lo:hi]] += OPEN_ON_BILABIAL_COST * ~shut_enough[usable]
             pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
             cands[lo:hi], unit[lo:hi] = usable[pos], np.take_along_axis(dist, pos, axis=1)
-        unit[~req.dub_speech] *= SILENCE_WEIGHT  # a mouth open in silence is worse than a cut
+        unit[shut] *= SILENCE_WEIGHT  # a mouth open in silence or on a /p b m/ is worse than a cut
         n_out = len(predicted)
         total = unit[0].copy()
         back = np.zeros((n_out, k), np.int64)

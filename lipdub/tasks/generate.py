@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from lipdub import face_geometry as fg
-from lipdub import media
+from lipdub import media, phones
 from lipdub.audio_features import log_mel_frames, speech_mask_frames
 from lipdub.infra.config import GenerateConfig, SyncMode
 from lipdub.models.base import GenerateRequest
@@ -37,6 +37,7 @@ class GenerateRecord(BaseModel):
     distinct_source_frames: int
     mean_run_length: float
     dub_speech_ratio: float
+    bilabial_frames: int  # output frames whose lips were asked to close for a /p b m/
 
 
 def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int) -> np.ndarray:
@@ -78,7 +79,11 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         source_speech = speech_mask_frames(src[:, 0], src_rate, src_times)
 
     library = canonical_library(video, stream, lm["to_canonical"], usable, size)
-    request = GenerateRequest(library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable, source_audio=source_audio, source_speech=source_speech, dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index)
+    closures = phones.closure_frames(phones.of_speech(analysis_wav, cfg.dub_language), out_times, 1 / timeline.fps) & dub_speech if cfg.close_bilabials else None
+    request = GenerateRequest(
+        library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable, source_audio=source_audio, source_speech=source_speech,
+        dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index, dub_closures=closures,
+    )
     generator = registry.generator(cfg)
     result = generator.generate(request)
 
@@ -90,7 +95,10 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     np.save(out_dir / "mouths.npy", result.mouths)
     np.save(out_dir / "library.npy", library)
     np.save(out_dir / "masks.npy", masks)
-    np.savez_compressed(out_dir / "selection.npz", target=timeline.source_index, chosen=result.chosen, predicted_opening=result.predicted_opening, dub_speech=dub_speech, fps=timeline.fps, audio_duration_s=timeline.audio_duration_s)
+    np.savez_compressed(
+        out_dir / "selection.npz", target=timeline.source_index, chosen=result.chosen, predicted_opening=result.predicted_opening, dub_speech=dub_speech,
+        dub_closures=np.zeros(timeline.n_frames, bool) if closures is None else closures, fps=timeline.fps, audio_duration_s=timeline.audio_duration_s,
+    )
     generated = result.chosen >= 0
     return GenerateRecord(
         backend=cfg.backend,
@@ -103,6 +111,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         distinct_source_frames=int(len(np.unique(result.chosen[generated]))),
         mean_run_length=_runs(result.chosen),
         dub_speech_ratio=float(dub_speech.mean()),
+        bilabial_frames=0 if closures is None else int(closures.sum()),
     )
 
 
