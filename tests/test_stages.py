@@ -156,3 +156,18 @@ def test_generate_closes_the_lips_on_the_dubs_bilabials(clip, tmp_path, monkeypa
     # and nowhere else did the mouths change much: the rest of the speech still opens
     rest = again["dub_speech"] & ~again["dub_closures"]
     assert lm["opening"][again["chosen"][rest]].mean() > 0.6 * lm["opening"][sel["chosen"][rest]].mean()
+
+
+def test_a_source_whose_sound_does_not_move_its_lips_falls_back_to_the_generic_mapping(tmp_path, dub_wav):
+    """Lips driven by one envelope, soundtrack from another: the speaker's own mapping
+    would be noise, so generate maps loudness to opening instead."""
+    from lipdub import samples
+
+    face = samples.make_talking_face(tmp_path / "face.mp4", duration_s=4.0, seed=2)
+    rate = 44100
+    other = samples.synth_speech(samples.speech_envelope(4.0, 25.0, seed=9), 25.0, rate, seed=9)
+    dubbed_over = tmp_path / "unrelated.mp4"
+    media.remux_with_audio(face.video_path, np.repeat(other[:, None], 2, axis=1), rate, dubbed_over)
+    run = ClipRun.start(dubbed_over, dub_wav, tmp_path / "out.mp4", load_config(work_dir=tmp_path / "work"))
+    run_stages(run, STAGES[: STAGES.index("generate") + 1])
+    assert run.records["generate"].mapping == "generic"

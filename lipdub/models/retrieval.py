@@ -3,7 +3,8 @@
 1. Lip shapes of the source are reduced to a few PCA coefficients.
 2. A ridge model learned on the source's own soundtrack maps audio (log-mel with
    context, normalised per speaker) to those coefficients; with too little source
-   speech a generic loudness -> opening mapping stands in.
+   speech, or when the source's sound does not predict its own lips on held-out
+   frames, a generic loudness -> opening mapping stands in.
 3. Where the dub is silent, and on its /p b m/ (lipdub.phones), the target is the
    speaker's closed mouth.
 4. Unit selection by dynamic programming over the nearest source frames: shape match
@@ -25,12 +26,13 @@ from lipdub.tasks.stabilize import mouth_opening
 
 N_COMPONENTS = 5
 MIN_SPEECH_FRAMES = 50
+MIN_SPEAKER_R = 0.3  # below this held-out correlation the speaker's own mapping is noise: use the generic one
 MIN_LIBRARY_FRAMES = 10
 HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
 POSE_WEIGHT = 0.02  # per degree of yaw difference
 SILENCE_WEIGHT = 4.0  # shape match counts this much more where the dub is silent
 CLOSED_PERCENTILE = 10  # source frames this closed or more count as lips that meet
-OPEN_ON_BILABIAL_COST = 10.0  # keeps any other frame out of a /p b m/'s candidates
+OPEN_WHEN_SHUT_COST = 10.0  # keeps any other frame out of the candidates where lips must meet
 
 
 class RetrievalGenerator:
@@ -91,14 +93,22 @@ class RetrievalGenerator:
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)
         if req.source_audio is not None and req.source_speech is not None and (req.source_speech[usable]).sum() >= MIN_SPEECH_FRAMES:
             src_x = av_model.with_context(av_model.normalise(req.source_audio, req.source_speech), self.context)
-            model = av_model.Ridge(self.alpha).fit(src_x[usable], coefs[usable])
-            return model.predict(dub_x), "speaker"
+            if self._speaker_r(src_x, opening, usable) >= MIN_SPEAKER_R:
+                model = av_model.Ridge(self.alpha).fit(src_x[usable], coefs[usable])
+                return model.predict(dub_x), "speaker"
         # generic: louder -> more open, mapped onto this speaker's own range of openings
         loud = req.dub_audio.mean(axis=1)
         ranks = np.argsort(np.argsort(loud)) / max(len(loud) - 1, 1)
         target_open = np.quantile(opening[usable], ranks)
         slope = np.linalg.lstsq(np.c_[opening[usable], np.ones(len(usable))], coefs[usable], rcond=None)[0]
         return np.c_[target_open, np.ones(len(loud))] @ slope, "generic"
+
+    def _speaker_r(self, src_x: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> float:
+        """How well the source's own sound predicts its lips on frames the model did not see."""
+        valid = np.zeros(len(opening), bool)
+        valid[usable] = True
+        pred = av_model.cross_predict(src_x, opening[:, None], valid, self.alpha, block=25)
+        return av_model.correlation(pred[usable, 0], opening[usable])
 
     def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray) -> np.ndarray:
         """Viterbi over the k nearest usable source frames of every output frame."""
@@ -110,8 +120,8 @@ class RetrievalGenerator:
             hi = lo + 512
             dist = ((predicted[lo:hi, None, :] - coefs[usable][None, :, :]) ** 2).sum(axis=2) / scale
             dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target[lo:hi]])[:, None])
-            if req.dub_closures is not None:  # a /p b m/ takes lips that really meet, whatever the run
-                dist[req.dub_closures[lo:hi]] += OPEN_ON_BILABIAL_COST * ~shut_enough[usable]
+            # silence and /p b m/ take lips that really meet, whatever the run
+            dist[shut[lo:hi]] += OPEN_WHEN_SHUT_COST * ~shut_enough[usable]
             pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
             cands[lo:hi], unit[lo:hi] = usable[pos], np.take_along_axis(dist, pos, axis=1)
         unit[shut] *= SILENCE_WEIGHT  # a mouth open in silence or on a /p b m/ is worse than a cut
