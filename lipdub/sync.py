@@ -132,6 +132,8 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
         if len(idx) < n_win // 2 or speech[idx].mean() < MIN_WINDOW_SPEECH:
             continue
         ws = score(idx)
+        if ws.argmax() in (0, len(lags) - 1):  # best at the end of the range: no peak inside it, no reading
+            continue
         windows.append(SyncWindow(float(frame_times_s[start]), float(frame_times_s[min(start + n_win, len(valid)) - 1]), _peak(ws, lags) - calibration_frames, float(ws.max())))
     drift, drift_low, drift_high = 0.0, 0.0, 0.0
     if len(windows) >= 3:

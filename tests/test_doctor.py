@@ -183,3 +183,18 @@ def test_time_stretch_keeps_pitch_and_changes_length():
     assert len(faster) / rate == pytest.approx(2 / 1.05, abs=0.03)
     spectrum = np.abs(np.fft.rfft(faster[:, 0]))
     assert np.fft.rfftfreq(len(faster), 1 / rate)[spectrum.argmax()] == pytest.approx(220, abs=3)
+
+
+def test_a_window_whose_best_lag_is_the_end_of_the_range_gives_no_reading(shifted_clips):
+    """With lags searched only to +-3 frames, a clip 6 frames late peaks at the range's end
+    in every window: that is no peak, so no window offset is reported (before, each read +3)."""
+    from lipdub.infra.config import DriftConfig
+    from lipdub.tasks.sync_analysis import measure_file
+
+    video = shifted_clips[6].video_path
+    clip = _doctor(video, shifted_clips[6].video_path.parent / "edge-work")
+    narrow = DriftConfig(max_lag_frames=3)
+    result, _ = measure_file(video, None, clip.layout.artifact("stabilize", "landmarks.npz"), narrow, 16000)
+    assert result.windows == []
+    wide, _ = measure_file(video, None, clip.layout.artifact("stabilize", "landmarks.npz"), DriftConfig(), 16000)
+    assert wide.windows and all(abs(w.offset_frames - 6) <= 2.5 for w in wide.windows)

@@ -39,9 +39,9 @@ STAGE_VERSIONS: dict[str, int] = {
     "enhance": 2,
     "blend": 1,
     "remux": 2,
-    "drift": 3,
-    "sync_analysis": 1,
-    "repair": 3,
+    "drift": 4,
+    "sync_analysis": 2,
+    "repair": 4,
 }
 
 
