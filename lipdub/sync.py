@@ -26,7 +26,6 @@ CONTEXT_FRAMES = 2
 LAG_STEP_FRAMES = 0.5  # lags are sampled from the audio at half-frame steps
 MIN_DRIFT_SPAN_S = 20.0  # shorter clips give too few windows for a slope
 MIN_WINDOW_SPEECH = 0.3  # a window that is mostly silence has no offset to read
-OFFSET_NOISE_FRAMES = 1.5  # in-sync real footage reads within about a frame of 0
 
 
 @dataclass(frozen=True)
@@ -149,7 +148,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     steady = drift_low <= 0.0 <= drift_high  # the slope's 90 % interval holds zero
     if not np.isnan(drift) and not steady and abs(drift) * span_s / 60.0 > 1.5:
         sync_class = "growing_drift"
-    elif abs(offset) > OFFSET_NOISE_FRAMES:
+    elif abs(offset) > cfg.fine_frames:  # an offset no viewer notices, and within the reading's own spread on short clips
         sync_class = "constant_offset"
     else:
         sync_class = "in_sync"

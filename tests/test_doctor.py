@@ -198,3 +198,17 @@ def test_a_window_whose_best_lag_is_the_end_of_the_range_gives_no_reading(shifte
     assert result.windows == []
     wide, _ = measure_file(video, None, clip.layout.artifact("stabilize", "landmarks.npz"), DriftConfig(), 16000)
     assert wide.windows and all(abs(w.offset_frames - 6) <= 2.5 for w in wide.windows)
+
+
+def test_an_offset_within_the_fine_tolerance_is_in_sync(shifted_clips):
+    """The class follows the tolerance: a reading no viewer notices is not a constant offset."""
+    from lipdub.infra.config import DriftConfig
+    from lipdub.tasks.sync_analysis import measure_file
+
+    video = shifted_clips[6].video_path
+    landmarks = _doctor(video, video.parent / "tolerance-work").layout.artifact("stabilize", "landmarks.npz")
+    strict, _ = measure_file(video, None, landmarks, DriftConfig(), 16000)
+    lenient, _ = measure_file(video, None, landmarks, DriftConfig(fine_frames=9, noticeable_frames=12), 16000)
+    assert strict.offset_frames == lenient.offset_frames and 3 < strict.offset_frames < 9
+    assert (strict.sync_class, strict.verdict) == ("constant_offset", "noticeable" if strict.offset_frames <= 5 else "unacceptable")
+    assert (lenient.sync_class, lenient.verdict) == ("in_sync", "fine")

@@ -34,14 +34,14 @@ STAGE_VERSIONS: dict[str, int] = {
     "probe": 2,
     "audio_clean": 1,
     "face_detect": 2,
-    "stabilize": 3,
-    "generate": 10,
+    "stabilize": 4,
+    "generate": 11,
     "enhance": 2,
     "blend": 1,
     "remux": 2,
-    "drift": 4,
-    "sync_analysis": 2,
-    "repair": 4,
+    "drift": 5,
+    "sync_analysis": 3,
+    "repair": 5,
 }
 
 

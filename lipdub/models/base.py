@@ -50,6 +50,7 @@ class GenerateRequest:
     target: np.ndarray  # (n_out,) source frame shown at each output frame
     library_frames: np.ndarray | None = None  # (n_source,) bool: frames mouths may come from (default: all usable)
     dub_closures: np.ndarray | None = None  # (n_out,) bool: the dub's /p b m/, where the lips must close
+    measured: np.ndarray | None = None  # (n_source,) bool: lips found on the frame itself, not interpolated (default: all)
 
 
 @dataclass

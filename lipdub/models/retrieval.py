@@ -61,7 +61,10 @@ class RetrievalGenerator:
 
         predicted, mapping = self._predict(req, coefs, opening, usable)
         closed = usable[opening[usable] <= np.percentile(opening[usable], 5)]  # the speaker's most closed lips
-        shut_enough = opening <= np.percentile(opening[usable], CLOSED_PERCENTILE)
+        # interpolated lips (stabilize.every_nth) may read closed between two real frames that are not
+        measured = usable if req.measured is None or not req.measured[usable].any() else usable[req.measured[usable]]
+        shut_enough = np.zeros(len(opening), bool)
+        shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
         shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
         predicted[shut] = coefs[closed].mean(axis=0)
         chosen = self._select(predicted, coefs, req, usable, shut, shut_enough)

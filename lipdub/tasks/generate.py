@@ -82,7 +82,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     closures = phones.closure_frames(phones.of_speech(analysis_wav, cfg.dub_language), out_times, 1 / timeline.fps) & dub_speech if cfg.close_bilabials else None
     request = GenerateRequest(
         library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable, source_audio=source_audio, source_speech=source_speech,
-        dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index, dub_closures=closures,
+        dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index, dub_closures=closures, measured=lm["measured"],
     )
     generator = registry.generator(cfg)
     result = generator.generate(request)

@@ -135,7 +135,7 @@ def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_d
         nose[i] = fg.apply(to_canon[i], lm[i, fg.NOSE_BASE])
     usable = found & ~profile & (not tiny)
     opening = mouth_opening(lips)
-    np.savez_compressed(out_dir / "landmarks.npz", landmarks=lm, raw=raw[:, :, :2], to_canonical=to_canon, lips=lips, jaw=jaw, nose=nose, opening=opening, yaw=yaw, usable=usable, template=template, canonical_size=canonical_size)
+    np.savez_compressed(out_dir / "landmarks.npz", landmarks=lm, raw=raw[:, :, :2], to_canonical=to_canon, lips=lips, jaw=jaw, nose=nose, opening=opening, yaw=yaw, usable=usable, measured=~skipped, template=template, canonical_size=canonical_size)
     valid_open = opening[found]
     return StabilizeRecord(
         frames_with_landmarks=int(found.sum()),
