@@ -3,7 +3,8 @@
 At each candidate lag a ridge model predicts lip shape from audio (log-mel with
 context) and is scored on held-out folds (Slaney & Covell, "FaceSync", NIPS 2000).
 The lag that predicts best is the offset; the same held-out predictions scored per
-window give offsets over time, whose slope is the drift. Sign: positive = audio late.
+window give offsets over time (the plot). Drift is fitted on the whole clip: the audio
+clock's rate error that, with a lag, predicts the lips best. Sign: positive = audio late.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import theilslopes
 
 from lipdub import av_model
 from lipdub import face_geometry as fg
@@ -24,7 +24,10 @@ N_COMPONENTS = 3
 # Two frames read the real clips best (benchmarks/sync_doctor.py).
 CONTEXT_FRAMES = 2
 LAG_STEP_FRAMES = 0.5  # lags are sampled from the audio at half-frame steps
-MIN_DRIFT_SPAN_S = 20.0  # shorter clips give too few windows for a slope
+MIN_DRIFT_SPAN_S = 20.0  # shorter clips drift too little to tell a rate from noise
+MAX_RATE, RATE_STEP = 0.02, 0.001  # audio clock rate errors searched: +-2 % in 0.1 % steps
+RATE_LAG_SPAN = 3  # frames either side of the offset the rate keeps mid-clip
+MIN_RATE_GAIN = 0.02  # a drift must predict the lips this much better than none
 MIN_WINDOW_SPEECH = 0.3  # a window that is mostly silence has no offset to read
 
 
@@ -88,6 +91,26 @@ def _peak(scores: np.ndarray, lags: np.ndarray) -> float:
     return offset
 
 
+def _rate_search(score_at, best_lag: float, best_score: float, frame_times_s: np.ndarray, fps: float) -> tuple[float, float]:
+    """The audio clock's rate error that best explains the whole clip, and how much it adds
+    to the score of no drift at all.
+
+    A constant rate mismatch (44.1 vs 48 kHz, 29.97 vs 30 fps, a stretched dub) is one
+    number for the whole clip, so it is fitted on the whole clip, lag and rate together,
+    not read off a line through noisy per-window offsets."""
+    mid = (frame_times_s[-1] - frame_times_s[0]) / 2
+    best_rate, top = 0.0, best_score
+    for rate in np.arange(-MAX_RATE, MAX_RATE + RATE_STEP / 2, RATE_STEP):
+        if abs(rate) < RATE_STEP / 2:
+            continue
+        centre = round(best_lag - rate * mid * fps)  # keeps the mid-clip offset where rate 0 found it
+        for lag in np.arange(centre - RATE_LAG_SPAN, centre + RATE_LAG_SPAN + 0.5, 1.0):
+            value = score_at(float(lag), float(rate))
+            if value > top:
+                best_rate, top = float(rate), value
+    return best_rate, top - best_score
+
+
 def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_rate: int, frame_times_s: np.ndarray, fps: float, cfg: DriftConfig = DriftConfig()) -> SyncResult:
     """Sync of one clip: lips (frames, 40, 2) canonical, mono audio, each frame's time on the audio's clock."""
     max_lag, calibration_frames = cfg.max_lag_frames, cfg.calibration_frames
@@ -104,9 +127,13 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     lags = np.arange(-max_lag, max_lag + LAG_STEP_FRAMES / 2, LAG_STEP_FRAMES)
     block = max(10, int(round(fps)))
 
-    def features(lag: float) -> np.ndarray:
-        """Audio heard `lag` frames after each frame's time: what lines up if the audio is that late."""
-        return av_model.with_context(av_model.normalise(mel.at(frame_times_s + lag / fps, 1 / fps), speech), CONTEXT_FRAMES)
+    t0 = float(frame_times_s[0])
+
+    def features(lag: float, rate: float = 0.0) -> np.ndarray:
+        """Audio heard `lag` frames after each frame's time, on a clock running `rate` faster
+        than the picture's: what lines up if the audio is that late and drifts that fast."""
+        heard = t0 + (frame_times_s - t0) * (1.0 + rate) + lag / fps
+        return av_model.with_context(av_model.normalise(mel.at(heard, 1 / fps), speech), CONTEXT_FRAMES)
 
     preds = np.stack([av_model.cross_predict(features(lag), y, valid, alpha=30.0, block=block) for lag in lags])
 
@@ -116,6 +143,10 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     # lag: a large mode the audio cannot explain (head nods the canonical map missed) is noise
     weights = weights * np.clip(per_mode.max(axis=0), 0, None) ** 2
     weights = weights / weights.sum() if weights.sum() > 0 else np.full(N_COMPONENTS, 1 / N_COMPONENTS)
+
+    def score_all(x: np.ndarray) -> float:
+        p = av_model.cross_predict(x, y, valid, alpha=30.0, block=block)
+        return float(sum(w * av_model.correlation(p[everything, c], y[everything, c]) for c, w in enumerate(weights)))
 
     def score(idx: np.ndarray) -> np.ndarray:
         return np.array([sum(w * av_model.correlation(p[idx, c], y[idx, c]) for c, w in enumerate(weights)) for p in preds])
@@ -134,22 +165,15 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
         if ws.argmax() in (0, len(lags) - 1):  # best at the end of the range: no peak inside it, no reading
             continue
         windows.append(SyncWindow(float(frame_times_s[start]), float(frame_times_s[min(start + n_win, len(valid)) - 1]), _peak(ws, lags) - calibration_frames, float(ws.max())))
-    drift, drift_low, drift_high = 0.0, 0.0, 0.0
-    if len(windows) >= 3:
-        t = np.array([(w.start_s + w.end_s) / 2 for w in windows])
-        o = np.array([w.offset_frames for w in windows], float)
-        slope, _, low, high = theilslopes(o, t, alpha=0.9)
-        drift, drift_low, drift_high = slope * 60.0, low * 60.0, high * 60.0
     if confidence < 0.05:
-        return SyncResult(offset, confidence, drift, "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows)
+        return SyncResult(offset, confidence, float("nan"), "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows)
     span_s = frame_times_s[-1] - frame_times_s[0]
-    if span_s < MIN_DRIFT_SPAN_S:  # a handful of whole-frame window offsets: no slope to speak of
-        drift = float("nan")
-    steady = drift_low <= 0.0 <= drift_high  # the slope's 90 % interval holds zero
-    if not np.isnan(drift) and not steady and abs(drift) * span_s / 60.0 > 1.5:
-        sync_class = "growing_drift"
-    elif abs(offset) > cfg.fine_frames:  # an offset no viewer notices, and within the reading's own spread on short clips
-        sync_class = "constant_offset"
-    else:
-        sync_class = "in_sync"
+    drift, sync_class = float("nan"), ""
+    if span_s >= MIN_DRIFT_SPAN_S:  # shorter clips drift too little to tell from noise
+        rate, gain = _rate_search(lambda lag, rate: score_all(features(lag, rate)), float(lags[scores.argmax()]), float(scores.max()), frame_times_s, fps)
+        drift = rate * fps * 60.0 if gain >= MIN_RATE_GAIN else 0.0
+        if abs(drift) * span_s / 60.0 > 1.5:
+            sync_class = "growing_drift"
+    if not sync_class:  # within the fine tolerance: no viewer notices, and short clips read that loosely
+        sync_class = "constant_offset" if abs(offset) > cfg.fine_frames else "in_sync"
     return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), "", windows)
