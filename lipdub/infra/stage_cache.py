@@ -35,7 +35,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "audio_clean": 1,
     "face_detect": 2,
     "stabilize": 4,
-    "generate": 11,
+    "generate": 12,
     "enhance": 2,
     "blend": 1,
     "remux": 2,

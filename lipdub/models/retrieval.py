@@ -78,13 +78,15 @@ class RetrievalGenerator:
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
         """Every mouth from the source's most closed frame, opened by warping as far as the
-        dub's loudness asks (closed in its silences)."""
+        dub's loudness asks (closed in its silences and on its /p b m/)."""
         opening = mouth_opening(req.lips)
         base = int(usable[np.argmin(opening[usable])])
         h = req.library.shape[1]
         x0, y0, _, _ = fg.mouth_box(2 * h)  # the box is the lower half of the canonical square
         lips = req.lips[base] - [x0, y0]
         extra = mouth_warp.openings_for(req.dub_audio.mean(axis=1), req.dub_speech, mouth_warp.mouth_width(lips))
+        if req.dub_closures is not None:
+            extra[req.dub_closures] = 0.0  # the photo's lips meet on /p b m/ as in silence
         has_target = req.usable[req.target]
         mouths = req.library[req.target].copy()
         for j in np.flatnonzero(has_target):
