@@ -389,9 +389,11 @@ def time_stretch(samples: np.ndarray, sample_rate: int, tempo: float) -> np.ndar
     def drain() -> None:
         while True:
             try:
-                out.append(graph.pull().to_ndarray())
+                frame = graph.pull()
             except (av.error.BlockingIOError, av.error.EOFError):
                 return
+            data = frame.to_ndarray()  # planar: (ch, n); packed (interleaved): (1, n * ch)
+            out.append(data if frame.format.is_planar else data.reshape(-1, samples.shape[1]).T)
 
     for start in range(0, planar.shape[1], 4096):
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + 4096]), format="fltp", layout=layout)

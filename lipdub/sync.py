@@ -48,6 +48,7 @@ class SyncResult:
     verdict: str  # fine | noticeable | unacceptable | unknown
     reason: str
     windows: list[SyncWindow]
+    offset_at_zero_frames: float = float("nan")  # with growing drift: the fitted offset at audio time 0
 
 
 def mouth_features(lips: np.ndarray) -> np.ndarray:
@@ -91,15 +92,15 @@ def _peak(scores: np.ndarray, lags: np.ndarray) -> float:
     return offset
 
 
-def _rate_search(score_at, best_lag: float, best_score: float, frame_times_s: np.ndarray, fps: float) -> tuple[float, float]:
-    """The audio clock's rate error that best explains the whole clip, and how much it adds
-    to the score of no drift at all.
+def _rate_search(score_at, best_lag: float, best_score: float, frame_times_s: np.ndarray, fps: float) -> tuple[float, float, float]:
+    """The audio clock's rate error that best explains the whole clip, the lag at the first
+    frame that goes with it, and how much the pair adds to the score of no drift at all.
 
     A constant rate mismatch (44.1 vs 48 kHz, 29.97 vs 30 fps, a stretched dub) is one
     number for the whole clip, so it is fitted on the whole clip, lag and rate together,
     not read off a line through noisy per-window offsets."""
     mid = (frame_times_s[-1] - frame_times_s[0]) / 2
-    best_rate, top = 0.0, best_score
+    best_rate, start_lag, top = 0.0, best_lag, best_score
     for rate in np.arange(-MAX_RATE, MAX_RATE + RATE_STEP / 2, RATE_STEP):
         if abs(rate) < RATE_STEP / 2:
             continue
@@ -107,8 +108,8 @@ def _rate_search(score_at, best_lag: float, best_score: float, frame_times_s: np
         for lag in np.arange(centre - RATE_LAG_SPAN, centre + RATE_LAG_SPAN + 0.5, 1.0):
             value = score_at(float(lag), float(rate))
             if value > top:
-                best_rate, top = float(rate), value
-    return best_rate, top - best_score
+                best_rate, start_lag, top = float(rate), float(lag), value
+    return best_rate, start_lag, top - best_score
 
 
 def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_rate: int, frame_times_s: np.ndarray, fps: float, cfg: DriftConfig = DriftConfig()) -> SyncResult:
@@ -168,12 +169,13 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     if confidence < 0.05:
         return SyncResult(offset, confidence, float("nan"), "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows)
     span_s = frame_times_s[-1] - frame_times_s[0]
-    drift, sync_class = float("nan"), ""
+    drift, sync_class, at_zero = float("nan"), "", float("nan")
     if span_s >= MIN_DRIFT_SPAN_S:  # shorter clips drift too little to tell from noise
-        rate, gain = _rate_search(lambda lag, rate: score_all(features(lag, rate)), float(lags[scores.argmax()]), float(scores.max()), frame_times_s, fps)
+        rate, start_lag, gain = _rate_search(lambda lag, rate: score_all(features(lag, rate)), float(lags[scores.argmax()]), float(scores.max()), frame_times_s, fps)
         drift = rate * fps * 60.0 if gain >= MIN_RATE_GAIN else 0.0
         if abs(drift) * span_s / 60.0 > 1.5:
             sync_class = "growing_drift"
+            at_zero = start_lag - rate * t0 * fps - calibration_frames
     if not sync_class:  # within the fine tolerance: no viewer notices, and short clips read that loosely
         sync_class = "constant_offset" if abs(offset) > cfg.fine_frames else "in_sync"
-    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), "", windows)
+    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), "", windows, at_zero)

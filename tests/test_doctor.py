@@ -188,6 +188,13 @@ def test_time_stretch_keeps_pitch_and_changes_length():
     assert len(faster) / rate == pytest.approx(2 / 1.05, abs=0.03)
     spectrum = np.abs(np.fft.rfft(faster[:, 0]))
     assert np.fft.rfftfreq(len(faster), 1 / rate)[spectrum.argmax()] == pytest.approx(220, abs=3)
+    # stereo stays stereo, each channel its own (the filter may hand back interleaved samples)
+    other = np.sin(2 * np.pi * 330 * np.arange(rate * 2) / rate).astype(np.float32)[:, None]
+    both = media.time_stretch(np.concatenate([tone, other], axis=1), rate, 1.05)
+    assert both.shape[1] == 2 and len(both) == pytest.approx(len(faster), abs=rate // 100)
+    for ch, hz in ((0, 220), (1, 330)):
+        peak = np.fft.rfftfreq(len(both), 1 / rate)[np.abs(np.fft.rfft(both[:, ch])).argmax()]
+        assert peak == pytest.approx(hz, abs=3)
 
 
 def test_a_window_whose_best_lag_is_the_end_of_the_range_gives_no_reading(shifted_clips):
@@ -217,3 +224,14 @@ def test_an_offset_within_the_fine_tolerance_is_in_sync(shifted_clips):
     assert strict.offset_frames == lenient.offset_frames and 3 < strict.offset_frames < 9
     assert (strict.sync_class, strict.verdict) == ("constant_offset", "noticeable" if strict.offset_frames <= 5 else "unacceptable")
     assert (lenient.sync_class, lenient.verdict) == ("in_sync", "fine")
+
+
+def test_fix_stretches_a_drifting_dub_back_into_sync(tmp_path):
+    """Audio 1 % slow: the repair speeds it up by the fitted rate, slides it by the fitted
+    offset at the start, and the result measures in sync."""
+    video = samples.make_talking_face(tmp_path / "drift.mp4", duration_s=24.0, seed=9, audio_stretch=1.01).video_path
+    clip = _doctor(video, tmp_path / "w", tmp_path / "fixed.mp4")
+    rec = clip.records["repair"]
+    assert any("stretch audio" in step for step in rec.steps)
+    assert rec.after.sync_class == "in_sync" and abs(rec.after.offset_frames) <= 1.5
+    assert clip.records["sync_analysis"].sync.offset_at_zero_frames == pytest.approx(0.0, abs=1.5)

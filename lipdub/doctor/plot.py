@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from lipdub.sync import SyncResult
 
 
@@ -24,7 +26,12 @@ def plot_offsets(result: SyncResult, out_png: Path, title: str, fine: int = 2, n
             continue
         t = [(w.start_s + w.end_s) / 2 for w in res.windows]
         ax.plot(t, [w.offset_frames for w in res.windows], "o-", color=colour, label=f"{name}: window offsets")
-        ax.axhline(res.offset_frames, color=colour, ls="--", lw=1, label=f"{name}: {res.offset_frames:+.1f} frames, {res.sync_class}")
+        if res.sync_class == "growing_drift" and np.isfinite(res.offset_at_zero_frames):  # the fitted drift line
+            t0, t1 = res.windows[0].start_s, res.windows[-1].end_s
+            ax.plot([t0, t1], [res.offset_at_zero_frames + res.drift_frames_per_min / 60 * t for t in (t0, t1)], "--", color=colour, lw=1,
+                    label=f"{name}: drift {res.drift_frames_per_min:+.1f} frames/min")
+        else:
+            ax.axhline(res.offset_frames, color=colour, ls="--", lw=1, label=f"{name}: {res.offset_frames:+.1f} frames, {res.sync_class}")
     ax.set_xlim(0, end)
     ax.set_ylim(-15, 15)
     ax.set_xlabel("time (s)")

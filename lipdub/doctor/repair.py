@@ -36,9 +36,11 @@ def plan_audio(result: SyncResult, fps: float, plan: RepairPlan) -> RepairPlan:
     (1 + r) and then moved by d0."""
     if result.sync_class == "growing_drift" and np.isfinite(result.drift_frames_per_min):
         rate = result.drift_frames_per_min / 60.0 / fps  # seconds of extra lateness per second
-        mid = np.mean([(w.start_s + w.end_s) / 2 for w in result.windows])
-        d_mid = np.mean([w.offset_frames for w in result.windows]) / fps
-        d0 = d_mid - rate * mid
+        if np.isfinite(result.offset_at_zero_frames):  # fitted with the rate, on the whole clip
+            d0 = result.offset_at_zero_frames / fps
+        else:
+            mid = np.mean([(w.start_s + w.end_s) / 2 for w in result.windows])
+            d0 = np.mean([w.offset_frames for w in result.windows]) / fps - rate * mid
         plan.tempo = 1.0 + rate
         plan.delay_s = -d0 / plan.tempo
         plan.steps.append(f"stretch audio x{1 / plan.tempo:.5f} (drift {result.drift_frames_per_min:+.2f} frames/min, pitch kept)")

@@ -39,9 +39,9 @@ STAGE_VERSIONS: dict[str, int] = {
     "enhance": 2,
     "blend": 1,
     "remux": 2,
-    "drift": 6,
-    "sync_analysis": 4,
-    "repair": 6,
+    "drift": 7,
+    "sync_analysis": 5,
+    "repair": 8,
 }
 
 

@@ -31,20 +31,22 @@ class SyncMetrics(BaseModel):
     sync_class: str
     verdict: str
     reason: str
+    offset_at_zero_frames: float | None = None  # with growing drift: the fitted offset at audio time 0
 
     @classmethod
     def of(cls, result: SyncResult) -> SyncMetrics:
         def finite(v: float) -> float | None:
             return None if np.isnan(v) else float(v)
 
-        return cls(offset_frames=finite(result.offset_frames), confidence=result.confidence, drift_frames_per_min=finite(result.drift_frames_per_min), sync_class=result.sync_class, verdict=result.verdict, reason=result.reason)
+        return cls(offset_frames=finite(result.offset_frames), confidence=result.confidence, drift_frames_per_min=finite(result.drift_frames_per_min), sync_class=result.sync_class, verdict=result.verdict, reason=result.reason,
+                   offset_at_zero_frames=finite(result.offset_at_zero_frames))
 
     def result(self, windows: list[dict]) -> SyncResult:
         """Back to the measurement a stored record came from (no need to measure again)."""
         def nan(v: float | None) -> float:
             return float("nan") if v is None else v
 
-        return SyncResult(nan(self.offset_frames), self.confidence, nan(self.drift_frames_per_min), self.sync_class, self.verdict, self.reason, [SyncWindow(**w) for w in windows])
+        return SyncResult(nan(self.offset_frames), self.confidence, nan(self.drift_frames_per_min), self.sync_class, self.verdict, self.reason, [SyncWindow(**w) for w in windows], nan(self.offset_at_zero_frames))
 
 
 class DriftRecord(BaseModel):
