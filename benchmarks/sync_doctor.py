@@ -5,7 +5,8 @@ For every clip in ../shared/media/clips (in sync as shipped):
 - stretches of +-0.3, +-0.5, +-1 % on the clip looped to >= 40 s (a 5 s clip drifts
   too little to see): classed growing_drift, and how far off is the slope?
 - the untouched clip (and its looped version): any false alarm?
-- `--fix` on real files (shifted, stretched): the residual offset of the repaired file.
+- `--fix` on real files (shifted; and stretched by +-0.5 % on the clip looped to >= 40 s
+  and written as a file): the residual offset of the repaired file.
 
 Prints Markdown tables and an overall line; writes results.jsonl under --out.
 """
@@ -98,6 +99,29 @@ def fix_residual(video: Path, audio_fn, fps: float, out: Path, cfg, name: str) -
     return {"case": name, "before": a.sync.offset_frames, "class_before": a.sync.sync_class, "steps": r.steps, "after": r.after.offset_frames, "class_after": r.after.sync_class}
 
 
+def looped_file(video: Path, n_loops: int, out: Path) -> Path:
+    """The clip played n times in a row as a real file (picture re-encoded at its real
+    rate, sound looped with it): long enough for a stretch to drift by frames."""
+    s = media.probe(video).video
+    frames = [rgb for _, rgb in media.read_frames(video, s)]
+    picture = out.with_suffix(".picture.mp4")
+    with media.SegmentWriter(picture, s.width, s.height, media.fps_fraction(s.actual_fps), 18, "veryfast") as writer:
+        for _ in range(n_loops):
+            for rgb in frames:
+                writer.write(rgb)
+    samples, rate = media.read_audio(video)
+    period = int(round(len(frames) / s.actual_fps * rate))
+    samples = np.pad(samples[:period], ((0, max(0, period - len(samples))), (0, 0)))
+    media.remux_with_audio(picture, np.tile(samples, (n_loops, 1)), rate, out)
+    picture.unlink()
+    return out
+
+
+def stretched_samples(samples: np.ndarray, percent: float) -> np.ndarray:
+    """Every channel slowed by `percent`, cut to the original length (as `stretched`)."""
+    return np.stack([stretched(samples[:, c], percent) for c in range(samples.shape[1])], axis=1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--media", type=Path, default=None, help="folder with clips/ and speech/ (default: $LIPDUB_MEDIA, else ../shared/media)")
@@ -144,6 +168,11 @@ def main() -> int:
         if not args.no_fix:
             for k in (-7, -3, 4, 8):
                 row = fix_residual(video, lambda s, rate, k=k: media.shift_audio(s, rate, k / fps), fps, args.out, cfg, f"{video.stem}-shift{k:+d}")
+                fix_rows.append(row)
+                results.append({"clip": video.stem, "test": "fix", **row})
+            long_clip = looped_file(video, n_loops, args.out / f"{video.stem}-looped.mp4")
+            for p in (-0.5, 0.5):
+                row = fix_residual(long_clip, lambda s, rate, p=p: stretched_samples(s, p), fps, args.out, cfg, f"{video.stem}-looped-stretch{p:+.1f}%")
                 fix_rows.append(row)
                 results.append({"clip": video.stem, "test": "fix", **row})
         print(f"done {video.stem}", file=sys.stderr, flush=True)
