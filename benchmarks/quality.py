@@ -425,6 +425,7 @@ def pixel_measures(clip: ClipRun, src: Source, strip_frames: list[int]) -> tuple
 
 
 IDENTITY_EVERY = 3  # face descriptors on every third frame: neighbours add little
+LBP_CELLS, LBP_CODES = 8 * 6, 10  # a 128 x 96 face in 16 px cells; uniform LBP with 8 neighbours has 10 codes
 
 
 def face_descriptor(rgb: np.ndarray, to_canonical: np.ndarray, size: int) -> np.ndarray:
@@ -435,15 +436,15 @@ def face_descriptor(rgb: np.ndarray, to_canonical: np.ndarray, size: int) -> np.
     shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float32)
     face = cv2.warpAffine(grey(rgb), (shift @ np.vstack([to_canonical, [0, 0, 1]]))[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_AREA)
     face = np.clip(cv2.resize(face, (96, 128), interpolation=cv2.INTER_AREA), 0, 255).astype(np.uint8)
-    codes = local_binary_pattern(face, 8, 1, method="uniform").astype(int)  # 10 codes
-    cells = codes.reshape(8, 16, 6, 16).transpose(0, 2, 1, 3).reshape(48, -1)
-    hist = np.stack([np.bincount(c, minlength=10) for c in cells]).astype(np.float64)
+    codes = local_binary_pattern(face, 8, 1, method="uniform").astype(int)
+    cells = codes.reshape(8, 16, 6, 16).transpose(0, 2, 1, 3).reshape(LBP_CELLS, -1)
+    hist = np.stack([np.bincount(c, minlength=LBP_CODES) for c in cells]).astype(np.float64)
     return (hist / hist.sum(axis=1, keepdims=True)).ravel()
 
 
 def chi2(a: np.ndarray, b: np.ndarray) -> float:
     """Chi-square distance between descriptors, averaged per grid cell."""
-    return float(((a - b) ** 2 / (a + b + 1e-10)).sum() / 48)
+    return float(((a - b) ** 2 / (a + b + 1e-10)).sum() / LBP_CELLS)
 
 
 def identity_ratio(output: float | None, reencode: float | None, lookalike: float | None) -> float | None:

@@ -5,10 +5,10 @@ bilabial that does not close at once. Two ways to find them:
 
 - `phone_loop`: a phone recogniser with a phone-bigram model and no words, so it
   needs no transcript and does not force English words onto French or Mandarin;
-  the generator uses it.
+  the generator uses it unless the dub is said to be English.
 - `aligned_phones`: recognise English words, then force-align them to phones; more
-  exact on English, and independent of the generator's own finder, so the quality
-  benchmark scores with it.
+  exact on English. The generator uses it for English dubs (`of_speech`), and the
+  quality benchmark scores every English dub with it.
 """
 
 from __future__ import annotations

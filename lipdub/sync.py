@@ -136,21 +136,24 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
         heard = t0 + (frame_times_s - t0) * (1.0 + rate) + lag / fps
         return av_model.with_context(av_model.normalise(mel.at(heard, 1 / fps), speech), CONTEXT_FRAMES)
 
-    preds = np.stack([av_model.cross_predict(features(lag), y, valid, alpha=30.0, block=block) for lag in lags])
+    def predict(x: np.ndarray) -> np.ndarray:
+        """Held-out predictions of the mouth modes from audio features."""
+        return av_model.cross_predict(x, y, valid, alpha=30.0, block=block)
 
+    def mode_r(p: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return np.array([av_model.correlation(p[idx, c], y[idx, c]) for c in range(N_COMPONENTS)])
+
+    preds = np.stack([predict(features(lag)) for lag in lags])
     everything = np.flatnonzero(valid)
-    per_mode = np.array([[av_model.correlation(p[everything, c], y[everything, c]) for c in range(N_COMPONENTS)] for p in preds])
+    per_mode = np.array([mode_r(p, everything) for p in preds])
     # a mode counts by its share of the motion times how well sound predicts it at its best
     # lag: a large mode the audio cannot explain (head nods the canonical map missed) is noise
     weights = weights * np.clip(per_mode.max(axis=0), 0, None) ** 2
     weights = weights / weights.sum() if weights.sum() > 0 else np.full(N_COMPONENTS, 1 / N_COMPONENTS)
 
-    def score_all(x: np.ndarray) -> float:
-        p = av_model.cross_predict(x, y, valid, alpha=30.0, block=block)
-        return float(sum(w * av_model.correlation(p[everything, c], y[everything, c]) for c, w in enumerate(weights)))
-
     def score(idx: np.ndarray) -> np.ndarray:
-        return np.array([sum(w * av_model.correlation(p[idx, c], y[idx, c]) for c, w in enumerate(weights)) for p in preds])
+        """The weighted held-out correlation of every lag's predictions over frames idx."""
+        return np.array([mode_r(p, idx) @ weights for p in preds])
 
     scores = per_mode @ weights
     offset = _peak(scores, lags) - calibration_frames
@@ -171,7 +174,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     span_s = frame_times_s[-1] - frame_times_s[0]
     drift, sync_class, at_zero = float("nan"), "", float("nan")
     if span_s >= MIN_DRIFT_SPAN_S:  # shorter clips drift too little to tell from noise
-        rate, start_lag, gain = _rate_search(lambda lag, rate: score_all(features(lag, rate)), float(lags[scores.argmax()]), float(scores.max()), frame_times_s, fps)
+        rate, start_lag, gain = _rate_search(lambda lag, rate: float(mode_r(predict(features(lag, rate)), everything) @ weights), float(lags[scores.argmax()]), float(scores.max()), frame_times_s, fps)
         drift = rate * fps * 60.0 if gain >= MIN_RATE_GAIN else 0.0
         if abs(drift) * span_s / 60.0 > 1.5:
             sync_class = "growing_drift"
