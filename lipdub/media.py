@@ -148,6 +148,38 @@ def _upright(frame: av.VideoFrame, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
 
 
+@dataclass(frozen=True)
+class SourceFrame:
+    """A decoded frame as RGB, with the 4:2:0 planes it was decoded from when the stream
+    is yuv420p (upright, as the RGB).
+
+    An encoder given the planes encodes every pixel the RGB leaves unchanged from the
+    source's own Y, U and V, so those pixels lose only what the encoder takes: a second
+    trip through RGB (chroma upsampled, rounded, subsampled again) costs about 2.5 dB."""
+
+    rgb: np.ndarray
+    yuv420: np.ndarray | None  # (h * 3 // 2, w) uint8: Y rows, then U, then V
+
+
+def _source_frame(frame: av.VideoFrame, rotation: int) -> SourceFrame:
+    rgb = _upright(frame, rotation)
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        return SourceFrame(rgb, None)
+    planes = frame.to_ndarray(format="yuv420p")
+    if rotation:
+        y, u, v = _split_planes(planes, frame.height, frame.width)
+        y, u, v = (np.rot90(p, k=rotation // 90) for p in (y, u, v))
+        planes = np.concatenate([p.reshape(-1) for p in (y, u, v)]).reshape(-1, y.shape[1])
+    return SourceFrame(rgb, np.ascontiguousarray(planes))
+
+
+def _split_planes(planes: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y (h, w), U and V (h/2, w/2) views of PyAV's yuv420p array (the planes end to end)."""
+    flat = planes.reshape(-1)
+    q = (h // 2) * (w // 2)
+    return flat[: h * w].reshape(h, w), flat[h * w : h * w + q].reshape(h // 2, w // 2), flat[h * w + q :].reshape(h // 2, w // 2)
+
+
 class _Decoder:
     """An open decoder and the index of the frame it will give next."""
 
@@ -190,9 +222,11 @@ def _park(key: tuple[str, int, int], decoder: _Decoder) -> None:
         _PARKED.pop(next(iter(_PARKED))).container.close()
 
 
-def read_frames(path: Path | str, info: VideoStreamInfo, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def read_frames(path: Path | str, info: VideoStreamInfo, start: int = 0, stop: int | None = None, planes: bool = False) -> Iterator[tuple[int, np.ndarray]] | Iterator[tuple[int, SourceFrame]]:
     """Yield (index, rgb) for frames [start, stop), seeking to the keyframe before `start`
-    unless the previous read of this file stopped right there."""
+    unless the previous read of this file stopped right there. With `planes`, (index,
+    SourceFrame) instead: the RGB and the source's own 4:2:0 planes, for re-encoding."""
+    convert = _source_frame if planes else _upright
     stop = info.n_frames if stop is None else min(stop, info.n_frames)
     if start >= stop:
         return
@@ -204,7 +238,7 @@ def read_frames(path: Path | str, info: VideoStreamInfo, start: int = 0, stop: i
             i = index_of.get(frame.pts)
             if i is None or i < start:
                 continue
-            yield i, _upright(frame, info.rotation_deg)
+            yield i, convert(frame, info.rotation_deg)
             if i + 1 >= stop:
                 decoder.next_index, finished = i + 1, True
                 return
@@ -215,8 +249,9 @@ def read_frames(path: Path | str, info: VideoStreamInfo, start: int = 0, stop: i
             decoder.container.close()
 
 
-def read_frame_sequence(path: Path | str, info: VideoStreamInfo, indices: Sequence[int]) -> Iterator[np.ndarray]:
-    """Frames in the order of `indices` (which may loop or run backwards), decoding each run once."""
+def read_frame_sequence(path: Path | str, info: VideoStreamInfo, indices: Sequence[int], planes: bool = False) -> Iterator[np.ndarray] | Iterator[SourceFrame]:
+    """Frames in the order of `indices` (which may loop or run backwards), decoding each run
+    once; with `planes`, as SourceFrame (see read_frames)."""
     i = 0
     while i < len(indices):
         j = i + 1
@@ -228,12 +263,12 @@ def read_frame_sequence(path: Path | str, info: VideoStreamInfo, indices: Sequen
         run = list(indices[i:j])
         lo, hi = min(run), max(run) + 1
         if step == 1:
-            yield from (rgb for _, rgb in read_frames(path, info, lo, hi))
+            yield from (frame for _, frame in read_frames(path, info, lo, hi, planes))
         else:  # backwards: decode forward in blocks from the end, emit reversed
             block = 32
             for b_hi in range(hi, lo, -block):
                 b_lo = max(lo, b_hi - block)
-                yield from reversed([rgb for _, rgb in read_frames(path, info, b_lo, b_hi)])
+                yield from reversed([frame for _, frame in read_frames(path, info, b_lo, b_hi, planes)])
         i = j
 
 
@@ -282,9 +317,14 @@ class SegmentWriter:
         self._stream.codec_context.time_base = 1 / fps
         self._n = 0
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, source: SourceFrame | None = None) -> None:
+        """Encode one RGB frame. Given the source frame it was made from, pixels equal to
+        the source's are taken from the source's own planes (chroma: every 2x2 block with
+        no changed pixel), so only changed pixels go through a colour conversion."""
         h, w = self._stream.height, self._stream.width
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
+        if source is not None and source.yuv420 is not None and source.rgb.shape[:2] == (h, w):
+            frame = av.VideoFrame.from_ndarray(_merge_planes(rgb, frame, source), format="yuv420p")
         frame.pts = self._n
         self._n += 1
         for packet in self._stream.encode(frame):
@@ -300,6 +340,19 @@ class SegmentWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _merge_planes(rgb: np.ndarray, converted: av.VideoFrame, source: SourceFrame) -> np.ndarray:
+    """The source's 4:2:0 planes with the changed pixels (and chroma blocks) of `rgb` put in."""
+    changed = np.any(rgb != source.rgb, axis=2)
+    out = source.yuv420.copy()
+    if not changed.any():
+        return out
+    h, w = changed.shape
+    block = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))
+    for plane_out, plane_new, where in zip(_split_planes(out, h, w), _split_planes(converted.reformat(format="yuv420p").to_ndarray(), h, w), (changed, block, block)):
+        plane_out[where] = plane_new[where]
+    return out
 
 
 def remux(segments: Sequence[Path], audio: np.ndarray, sample_rate: int, out_path: Path | str, fps: Fraction, audio_bitrate: int = 192_000) -> None:

@@ -122,3 +122,40 @@ def test_remux_with_audio_puts_the_first_sample_under_the_first_frame(talking_fa
     priming_s = int(np.argmax(corr)) / rate
     assert abs(info.audio.start_time_s + priming_s - info.video.start_time_s) < 0.002
     assert info.video.n_frames == talking_face.n_frames
+
+
+def _encode_lossless(path, frames, sources, width, height):
+    with media.SegmentWriter(path, width, height, Fraction(25), crf=0) as writer:
+        for rgb, source in zip(frames, sources):
+            writer.write(rgb, source)
+    return [f for _, f in media.read_frames(path, media.probe(path).video)]
+
+
+def test_unchanged_pixels_are_encoded_from_the_source_planes(talking_face, tmp_path):
+    stream = media.probe(talking_face.video_path).video
+    sources = [f for _, f in media.read_frames(talking_face.video_path, stream, 0, 6, planes=True)]
+    assert all(s.yuv420 is not None for s in sources)
+    edited = []
+    for s in sources:
+        rgb = s.rgb.copy()
+        rgb[100:140, 60:120] = 255 - rgb[100:140, 60:120]
+        edited.append(rgb)
+    via_planes = _encode_lossless(tmp_path / "planes.mp4", edited, sources, stream.width, stream.height)
+    via_rgb = _encode_lossless(tmp_path / "rgb.mp4", edited, [None] * len(edited), stream.width, stream.height)
+    outside = np.ones(edited[0].shape[:2], bool)
+    outside[98:142, 58:122] = False  # the edit and the chroma blocks it touches
+    for out, s in zip(via_planes, sources):
+        assert np.array_equal(out[outside], s.rgb[outside])  # lossless: the source's own pixels come back
+    assert not all(np.array_equal(out[outside], s.rgb[outside]) for out, s in zip(via_rgb, sources))  # an RGB round trip does not
+    inside = np.abs(via_planes[0][104:136, 64:116].astype(int) - edited[0][104:136, 64:116].astype(int))
+    assert inside.mean() < 3  # the changed pixels are the edit's
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_source_planes_are_turned_upright_with_the_rgb(rotation):
+    rng = np.random.default_rng(rotation)
+    frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8), format="rgb24").reformat(format="yuv420p")
+    source = media._source_frame(frame, rotation)
+    upright = av.VideoFrame.from_ndarray(source.yuv420, format="yuv420p").to_ndarray(format="rgb24")
+    assert upright.shape == source.rgb.shape == ((80, 48, 3) if rotation % 180 else (48, 80, 3))
+    assert np.array_equal(upright, source.rgb)

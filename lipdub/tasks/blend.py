@@ -85,12 +85,13 @@ def blend_segment(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Pat
     target, chosen = sel["target"][start:stop], sel["chosen"][start:stop]
     blended = changed = 0
     with media.SegmentWriter(segment, stream.width, stream.height, media.fps_fraction(float(sel["fps"])), cfg.crf, cfg.preset) as writer:
-        for j, frame in enumerate(media.read_frame_sequence(video, stream, target.tolist())):
+        for j, source in enumerate(media.read_frame_sequence(video, stream, target.tolist(), planes=True)):
+            frame = source.rgb
             if chosen[j] >= 0:
                 frame, px = paste(frame, np.asarray(mouths[start + j]), np.asarray(masks[start + j]), to_canonical[target[j]], size, cfg.pyramid_levels)
                 blended += px > 0
                 changed += px
-            writer.write(frame)
+            writer.write(frame, source)
     return int(blended), int(changed)
 
 
