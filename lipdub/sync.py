@@ -81,9 +81,18 @@ def verdict_for(offset: float, fine: int, noticeable: int) -> str:
     return "fine" if a <= fine else "noticeable" if a <= noticeable else "unacceptable"
 
 
-def _peak(scores: np.ndarray, lags: np.ndarray) -> float:
-    """Best lag, refined to a fraction of a frame by a parabola through the peak."""
-    best = int(scores.argmax())
+def _inner_peak(scores: np.ndarray) -> int | None:
+    """The highest local maximum inside the searched lags, if any.
+
+    A curve still rising at the end of the range has no peak there: the true lag lies
+    beyond it, or the clip's sound repeats (a loop, a refrain) and matches far off."""
+    inner = np.flatnonzero((scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:])) + 1
+    return int(inner[scores[inner].argmax()]) if len(inner) else None
+
+
+def _peak(scores: np.ndarray, lags: np.ndarray, best: int | None = None) -> float:
+    """Best lag (or the one at index best), refined to a fraction of a frame by a parabola through the peak."""
+    best = int(scores.argmax()) if best is None else best
     offset = float(lags[best])
     if 0 < best < len(lags) - 1:
         a, b, c = scores[best - 1 : best + 2]
@@ -130,22 +139,29 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
 
     t0 = float(frame_times_s[0])
 
-    def features(lag: float, rate: float = 0.0) -> np.ndarray:
-        """Audio heard `lag` frames after each frame's time, on a clock running `rate` faster
-        than the picture's: what lines up if the audio is that late and drifts that fast."""
-        heard = t0 + (frame_times_s - t0) * (1.0 + rate) + lag / fps
-        return av_model.with_context(av_model.normalise(mel.at(heard, 1 / fps), speech), CONTEXT_FRAMES)
+    audio_end_s = len(audio) / sample_rate
+    reach_s = (CONTEXT_FRAMES + 0.5) / fps
 
-    def predict(x: np.ndarray) -> np.ndarray:
-        """Held-out predictions of the mouth modes from audio features."""
-        return av_model.cross_predict(x, y, valid, alpha=30.0, block=block)
+    def features(lag: float, rate: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Audio heard `lag` frames after each frame's time, on a clock running `rate` faster
+        than the picture's: what lines up if the audio is that late and drifts that fast.
+        Also which frames count at that lag: those whose heard audio, with its context, lies
+        inside the recording (outside it there is no evidence, only padding)."""
+        heard = t0 + (frame_times_s - t0) * (1.0 + rate) + lag / fps
+        counts = valid & (heard - reach_s >= 0) & (heard + reach_s <= audio_end_s)
+        return av_model.with_context(av_model.normalise(mel.at(heard, 1 / fps), speech), CONTEXT_FRAMES), counts
+
+    def predict(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Held-out predictions of the mouth modes from audio features, fitted on frames that count."""
+        return av_model.cross_predict(x, y, counts, alpha=30.0, block=block)
 
     def mode_r(p: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return np.array([av_model.correlation(p[idx, c], y[idx, c]) for c in range(N_COMPONENTS)])
 
-    preds = np.stack([predict(features(lag)) for lag in lags])
-    everything = np.flatnonzero(valid)
-    per_mode = np.array([mode_r(p, everything) for p in preds])
+    inputs = [features(lag) for lag in lags]
+    preds = np.stack([predict(x, counts) for x, counts in inputs])
+    counted = np.stack([counts for _, counts in inputs])
+    per_mode = np.array([mode_r(p, np.flatnonzero(c)) for p, c in zip(preds, counted)])
     # a mode counts by its share of the motion times how well sound predicts it at its best
     # lag: a large mode the audio cannot explain (head nods the canonical map missed) is noise
     weights = weights * np.clip(per_mode.max(axis=0), 0, None) ** 2
@@ -153,11 +169,14 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
 
     def score(idx: np.ndarray) -> np.ndarray:
         """The weighted held-out correlation of every lag's predictions over frames idx."""
-        return np.array([mode_r(p, idx) @ weights for p in preds])
+        return np.array([mode_r(p, idx[c[idx]]) @ weights for p, c in zip(preds, counted)])
 
     scores = per_mode @ weights
-    offset = _peak(scores, lags) - calibration_frames
-    confidence = float(scores.max() - np.median(scores))
+    best = _inner_peak(scores)
+    if best is None:
+        return cannot(f"audio predicts the lips best at the end of the searched lags (+-{max_lag} frames): no peak inside them")
+    offset = _peak(scores, lags, best) - calibration_frames
+    confidence = float(scores[best] - np.median(scores))
     windows = []
     n_win = int(round(cfg.window_s * fps))
     for start in range(0, max(1, len(valid) - n_win + 1), max(1, int(round(cfg.hop_s * fps)))):
@@ -174,7 +193,11 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     span_s = frame_times_s[-1] - frame_times_s[0]
     drift, sync_class, at_zero = float("nan"), "", float("nan")
     if span_s >= MIN_DRIFT_SPAN_S:  # shorter clips drift too little to tell from noise
-        rate, start_lag, gain = _rate_search(lambda lag, rate: float(mode_r(predict(features(lag, rate)), everything) @ weights), float(lags[scores.argmax()]), float(scores.max()), frame_times_s, fps)
+        def rate_score(lag: float, rate: float) -> float:
+            x, counts = features(lag, rate)
+            return float(mode_r(predict(x, counts), np.flatnonzero(counts)) @ weights)
+
+        rate, start_lag, gain = _rate_search(rate_score, float(lags[best]), float(scores[best]), frame_times_s, fps)
         drift = rate * fps * 60.0 if gain >= MIN_RATE_GAIN else 0.0
         if abs(drift) * span_s / 60.0 > 1.5:
             sync_class = "growing_drift"

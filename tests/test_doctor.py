@@ -212,6 +212,19 @@ def test_a_window_whose_best_lag_is_the_end_of_the_range_gives_no_reading(shifte
     assert wide.windows and all(abs(w.offset_frames - 6) <= 2.5 for w in wide.windows)
 
 
+def test_a_whole_clip_whose_best_lag_is_the_end_of_the_range_cannot_tell(shifted_clips):
+    """The same rule for the whole clip: a curve still rising at +-3 frames for a clip 6
+    frames late has no peak inside the range (at most a bump), so no offset is claimed
+    (before, it read +3: constant_offset, noticeable)."""
+    from lipdub.infra.config import DriftConfig
+    from lipdub.tasks.sync_analysis import measure_file
+
+    video = shifted_clips[6].video_path
+    landmarks = _doctor(video, video.parent / "edge-clip-work").layout.artifact("stabilize", "landmarks.npz")
+    narrow, _ = measure_file(video, None, landmarks, DriftConfig(max_lag_frames=3), 16000)
+    assert (narrow.sync_class, narrow.verdict) == ("cannot_tell", "unknown")
+
+
 def test_an_offset_within_the_fine_tolerance_is_in_sync(shifted_clips):
     """The class follows the tolerance: a reading no viewer notices is not a constant offset."""
     from lipdub.infra.config import DriftConfig
