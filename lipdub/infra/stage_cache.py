@@ -37,11 +37,11 @@ STAGE_VERSIONS: dict[str, int] = {
     "stabilize": 4,
     "generate": 12,
     "enhance": 2,
-    "blend": 1,
+    "blend": 2,
     "remux": 2,
-    "drift": 7,
-    "sync_analysis": 5,
-    "repair": 8,
+    "drift": 8,
+    "sync_analysis": 6,
+    "repair": 9,
 }
 
 
