@@ -2,7 +2,8 @@
 
 Inverse warp from canonical space, then a Laplacian-pyramid blend under the feathered
 lower-face mask. Pixels where the mask is zero are copied from the decoded source, so
-they are bit-identical to it before encoding.
+they are bit-identical to it before encoding, and the encoder takes them from the
+source's own 4:2:0 planes (media.SourceFrame), so they lose only what it takes.
 """
 
 from __future__ import annotations
