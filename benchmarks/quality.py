@@ -455,9 +455,10 @@ def identity_ratio(output: float | None, reencode: float | None, lookalike: floa
 
 
 def reencode_reference(src: Source, cfg: Config, scratch: Path) -> dict[str, Any]:
-    """A plain CRF 18 re-encode of the source (from its own 4:2:0 planes, as a transcode): what any re-encode costs, so the output's
-    numbers can be read against it (PSNR above the nose, face-descriptor distance); and the
-    source's own face descriptors, which other clips' faces are compared with (look-alikes)."""
+    """A plain CRF 18 re-encode of the source (from its own 4:2:0 planes, as a transcode):
+    what any re-encode costs, so the output's numbers can be read against it (PSNR above
+    the nose, face-descriptor distance); and the source's own face descriptors, which other
+    clips' faces are compared with (look-alikes)."""
     scratch.mkdir(parents=True, exist_ok=True)
     path = scratch / f"{src.video.stem}-crf18.mp4"
     s = src.stream

@@ -322,9 +322,10 @@ class SegmentWriter:
         the source's are taken from the source's own planes (chroma: every 2x2 block with
         no changed pixel), so only changed pixels go through a colour conversion."""
         h, w = self._stream.height, self._stream.width
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
         if source is not None and source.yuv420 is not None and source.rgb.shape[:2] == (h, w):
-            frame = av.VideoFrame.from_ndarray(_merge_planes(rgb, frame, source), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(_merge_planes(rgb, source), format="yuv420p")
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
         frame.pts = self._n
         self._n += 1
         for packet in self._stream.encode(frame):
@@ -342,15 +343,17 @@ class SegmentWriter:
         self.close()
 
 
-def _merge_planes(rgb: np.ndarray, converted: av.VideoFrame, source: SourceFrame) -> np.ndarray:
-    """The source's 4:2:0 planes with the changed pixels (and chroma blocks) of `rgb` put in."""
+def _merge_planes(rgb: np.ndarray, source: SourceFrame) -> np.ndarray:
+    """The source's 4:2:0 planes with the changed pixels (and chroma blocks) of `rgb` put in;
+    the RGB frame is converted only when something changed (a passed-through frame is not)."""
     changed = np.any(rgb != source.rgb, axis=2)
     out = source.yuv420.copy()
     if not changed.any():
         return out
     h, w = changed.shape
+    converted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").to_ndarray(format="yuv420p")
     block = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))
-    for plane_out, plane_new, where in zip(_split_planes(out, h, w), _split_planes(converted.reformat(format="yuv420p").to_ndarray(), h, w), (changed, block, block)):
+    for plane_out, plane_new, where in zip(_split_planes(out, h, w), _split_planes(converted, h, w), (changed, block, block)):
         plane_out[where] = plane_new[where]
     return out
 
