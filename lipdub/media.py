@@ -343,6 +343,26 @@ class SegmentWriter:
         self.close()
 
 
+def transcode_psnr_db(frames: Sequence[SourceFrame], fps: Fraction, crf: int, preset: str, scratch: Path) -> float:
+    """PSNR (RGB, every pixel, pooled over the frames) of source frames after one H.264
+    encode at `crf`, the way SegmentWriter encodes them: what that CRF costs this footage."""
+    h, w = frames[0].rgb.shape[:2]
+    trial = scratch / f".trial-crf{crf}.mp4"
+    try:
+        with SegmentWriter(trial, w, h, fps, crf, preset) as writer:
+            for frame in frames:
+                writer.write(frame.rgb, frame)
+        sq, count = 0.0, 0
+        with _open(trial) as container:
+            for frame, decoded in zip(frames, container.decode(video=0)):
+                rgb = decoded.to_ndarray(format="rgb24")
+                d = rgb.astype(np.float64) - frame.rgb[: rgb.shape[0], : rgb.shape[1]]
+                sq, count = sq + float((d**2).sum()), count + d.size
+    finally:
+        trial.unlink(missing_ok=True)
+    return float("inf") if sq == 0 else float(10 * np.log10(255.0**2 * count / sq))
+
+
 def _merge_planes(rgb: np.ndarray, source: SourceFrame) -> np.ndarray:
     """The source's 4:2:0 planes with the changed pixels (and chroma blocks) of `rgb` put in;
     the RGB frame is converted only when something changed (a passed-through frame is not)."""

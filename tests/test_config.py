@@ -41,3 +41,12 @@ def test_section_hash_changes_only_with_its_section():
     b = load_config(blend={"crf": 23})
     assert a.section_hash("blend") != b.section_hash("blend")
     assert a.section_hash("generate") == b.section_hash("generate")
+
+
+def test_a_lowest_crf_above_the_crf_is_a_one_line_error_naming_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("blend:\n  crf: 12\n  min_crf: 14\n")
+    with pytest.raises(LipdubError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "min_crf (14) is above crf (12)" in str(info.value)
+    assert "\n" not in str(info.value)

@@ -48,6 +48,7 @@ def test_manifest_row_has_sync_before_and_after(first_run):
     assert len(mine) == 1 and mine[0]["status"] == "ok" and mine[0]["output"] == str(out)
     assert mine[0]["sync_offset_frames_after"] is not None and mine[0]["sync_offset_frames_before"] is not None
     assert mine[0]["sync_verdict_after"] in ("fine", "noticeable", "unacceptable")
+    assert mine[0]["video_crf"] <= 18 and mine[0]["video_trial_psnr_db"] >= 45.0  # the CRF the blend chose, and what it keeps
     assert set(dict(mine[0]["stage_seconds"])) == set(STAGES)
     windows = pq.read_table(cfg.manifests / "drift_windows").to_pylist()
     assert {w["which"] for w in windows if w["run_id"] == row.run_id} == {"output", "source"}

@@ -26,6 +26,8 @@ def clip_row(clip: ClipRun) -> dict[str, Any]:
         row |= dict(frames_generated=g.frames_generated, generator=g.backend, generator_mapping=g.mapping, sync_mode=g.sync_mode)
     if e := r.get("enhance"):
         row |= dict(enhancer=e.backend)
+    if b := r.get("blend"):
+        row |= dict(video_crf=b.crf, video_trial_psnr_db=b.trial_psnr_db)
     if m := r.get("remux"):
         row |= dict(output_duration_s=m.duration_s)
     if d := r.get("drift"):

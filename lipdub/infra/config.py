@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lipdub import LipdubError
 from lipdub.infra import storage
@@ -90,7 +90,16 @@ class EnhanceConfig(_Section):
 class BlendConfig(_Section):
     pyramid_levels: int = Field(4, ge=1)
     chunk_frames: int = Field(64, ge=1, description="frames per encoded segment")
-    crf: int = Field(18, ge=0, le=51)
+    crf: int = Field(18, ge=0, le=51, description="H.264 CRF; with fidelity_db, the highest it may be")
+    fidelity_db: float | None = Field(45.5, gt=0, description="lower the CRF (not below min_crf) until the middle of the source, encoded alone, keeps this PSNR (dB); null: always crf")
+    min_crf: int = Field(10, ge=0, le=51)
+    fidelity_frames: int = Field(48, ge=1, description="frames from the middle of the clip a trial encode measures")
+
+    @model_validator(mode="after")
+    def _crf_range(self) -> BlendConfig:
+        if self.min_crf > self.crf:
+            raise ValueError(f"min_crf ({self.min_crf}) is above crf ({self.crf})")
+        return self
     preset: str = "veryfast"
 
 

@@ -45,6 +45,8 @@ class ClipRow(BaseModel):
     n_frames: int | None = None
     dub_duration_s: float | None = None
     output_duration_s: float | None = None
+    video_crf: int | None = None  # the blend's CRF (lowered for grainy footage, see blend.fidelity_db)
+    video_trial_psnr_db: float | None = None  # the source encoded alone at that CRF
     sync_mode: str | None = None
     dub_noise_floor_dbfs: float | None = None
     dub_peak_dbfs: float | None = None

@@ -37,7 +37,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "stabilize": 4,
     "generate": 12,
     "enhance": 2,
-    "blend": 2,
+    "blend": 3,
     "remux": 2,
     "drift": 8,
     "sync_analysis": 6,
