@@ -22,13 +22,18 @@ def test_user_file_overrides_preset_values(tmp_path):
     assert cfg.blend.preset == "ultrafast"  # from the fast preset
 
 
-def test_unknown_key_is_a_one_line_error_naming_the_file(tmp_path):
-    path = tmp_path / "bad.yaml"
-    path.write_text("blend:\n  crff: 20\n")
+def _load_error(path, text: str) -> str:
+    """The message of the error that loading `text` from `path` raises (checked: one line, naming the file)."""
+    path.write_text(text)
     with pytest.raises(LipdubError) as info:
         load_config(path)
-    assert str(path) in str(info.value) and "blend.crff" in str(info.value)
-    assert "\n" not in str(info.value)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+def test_unknown_key_is_a_one_line_error_naming_the_file(tmp_path):
+    assert "blend.crff" in _load_error(tmp_path / "bad.yaml", "blend:\n  crff: 20\n")
 
 
 def test_unknown_preset_is_rejected():
@@ -44,9 +49,4 @@ def test_section_hash_changes_only_with_its_section():
 
 
 def test_a_lowest_crf_above_the_crf_is_a_one_line_error_naming_the_file(tmp_path):
-    path = tmp_path / "c.yaml"
-    path.write_text("blend:\n  crf: 12\n  min_crf: 14\n")
-    with pytest.raises(LipdubError) as info:
-        load_config(path)
-    assert str(path) in str(info.value) and "min_crf (14) is above crf (12)" in str(info.value)
-    assert "\n" not in str(info.value)
+    assert "min_crf (14) is above crf (12)" in _load_error(tmp_path / "c.yaml", "blend:\n  crf: 12\n  min_crf: 14\n")
