@@ -72,7 +72,10 @@ class GenerateConfig(_Section):
     backend: str = "retrieval"
     canonical_size: int | None = Field(None, description="side of the canonical face image, px; default: the face's own resolution")
     context_frames: int = Field(4, description="audio context on each side of a frame for the audio-to-mouth model")
-    ridge_alpha: float = 10.0
+    # strong shrinkage: a speaker mapping from 5-10 s of footage follows noise in the
+    # audio at 10 (jittery mouths, 1.4-1.5x frame-to-frame change on anchor-man); at 100
+    # the predicted mouth is smoother and more predictable from the dub (benchmarks/quality.py)
+    ridge_alpha: float = Field(100.0, gt=0, description="ridge penalty of the speaker's audio-to-mouth mapping")
     candidates: int = Field(24, description="source frames considered per output frame in unit selection")
     jump_cost: float = Field(0.6, description="cost of leaving a run of consecutive source frames")
     mask_feather_px: float = Field(9.0, description="feather of the lower-face mask written with each mouth, canonical px")

@@ -27,6 +27,7 @@ from lipdub.tasks.stabilize import mouth_opening
 N_COMPONENTS = 5
 MIN_SPEECH_FRAMES = 50
 MIN_SPEAKER_R = 0.3  # below this held-out correlation the speaker's own mapping is noise: use the generic one
+SPEAKER_R_ALPHA = 10.0  # the ridge that held-out check fits: MIN_SPEAKER_R was set with it, whatever the mapping's own alpha
 MIN_LIBRARY_FRAMES = 10
 HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
 POSE_WEIGHT = 0.02  # per degree of yaw difference
@@ -38,7 +39,7 @@ OPEN_WHEN_SHUT_COST = 10.0  # keeps any other frame out of the candidates where 
 class RetrievalGenerator:
     name = "retrieval"
 
-    def __init__(self, context_frames: int = 4, ridge_alpha: float = 10.0, candidates: int = 24, jump_cost: float = 0.6):
+    def __init__(self, context_frames: int = 4, ridge_alpha: float = 100.0, candidates: int = 24, jump_cost: float = 0.6):
         self.context = context_frames
         self.alpha = ridge_alpha
         self.k = candidates
@@ -112,7 +113,7 @@ class RetrievalGenerator:
         """How well the source's own sound predicts its lips on frames the model did not see."""
         valid = np.zeros(len(opening), bool)
         valid[usable] = True
-        pred = av_model.cross_predict(src_x, opening[:, None], valid, self.alpha, block=25)
+        pred = av_model.cross_predict(src_x, opening[:, None], valid, SPEAKER_R_ALPHA, block=25)
         return av_model.correlation(pred[usable, 0], opening[usable])
 
     def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray) -> np.ndarray:
