@@ -34,9 +34,12 @@ def grainy(tmp_path_factory):
     return _footage(tmp_path_factory.mktemp("fidelity") / "grainy.mp4", grain=3.0)
 
 
-def test_clean_footage_keeps_the_configured_crf(clean, tmp_path):
-    crf, psnr = choose_crf(*clean, FPS, BlendConfig(), tmp_path)
-    assert crf == 18 and psnr >= 45.0
+def test_footage_that_keeps_the_target_at_the_configured_crf_keeps_that_crf(clean, tmp_path):
+    path, stream = clean
+    frames = [f for _, f in media.read_frames(path, stream, planes=True)]
+    at_18 = media.transcode_psnr_db(frames, FPS, 18, "veryfast", tmp_path)
+    crf, psnr = choose_crf(path, stream, FPS, BlendConfig(fidelity_db=at_18 - 0.1, fidelity_frames=len(frames)), tmp_path)
+    assert (crf, psnr) == (18, at_18)
 
 
 def test_grainy_footage_gets_the_highest_crf_that_keeps_the_target(grainy, tmp_path):
@@ -44,7 +47,7 @@ def test_grainy_footage_gets_the_highest_crf_that_keeps_the_target(grainy, tmp_p
     frames = [f for _, f in media.read_frames(path, stream, planes=True)]
     target = 40.0
     assert media.transcode_psnr_db(frames, FPS, 18, "veryfast", tmp_path) < target  # the premise: CRF 18 loses too much here
-    crf, psnr = choose_crf(path, stream, FPS, BlendConfig(fidelity_db=target), tmp_path)
+    crf, psnr = choose_crf(path, stream, FPS, BlendConfig(fidelity_db=target, fidelity_frames=len(frames)), tmp_path)
     assert 10 <= crf < 18 and psnr >= target
     assert media.transcode_psnr_db(frames, FPS, crf + 1, "veryfast", tmp_path) < target  # one step coarser would not keep it
     assert list(tmp_path.iterdir()) == []  # trial encodes leave nothing behind

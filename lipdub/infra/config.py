@@ -96,14 +96,14 @@ class BlendConfig(_Section):
     crf: int = Field(18, ge=0, le=51, description="H.264 CRF; with fidelity_db, the highest it may be")
     fidelity_db: float | None = Field(45.5, gt=0, description="lower the CRF (not below min_crf) until the middle of the source, encoded alone, keeps this PSNR (dB); null: always crf")
     min_crf: int = Field(10, ge=0, le=51)
-    fidelity_frames: int = Field(48, ge=1, description="frames from the middle of the clip a trial encode measures")
+    fidelity_frames: int = Field(24, ge=1, description="frames from the middle of the clip a trial encode measures")
+    preset: str = "veryfast"
 
     @model_validator(mode="after")
     def _crf_range(self) -> BlendConfig:
         if self.min_crf > self.crf:
             raise ValueError(f"min_crf ({self.min_crf}) is above crf ({self.crf})")
         return self
-    preset: str = "veryfast"
 
 
 class RemuxConfig(_Section):

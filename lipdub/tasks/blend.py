@@ -110,6 +110,8 @@ def choose_crf(video: Path, stream: media.VideoStreamInfo, fps: Fraction, cfg: B
         return cfg.crf, None
     start = max(0, stream.n_frames // 2 - cfg.fidelity_frames // 2)
     frames = [frame for _, frame in media.read_frames(video, stream, start, start + cfg.fidelity_frames, planes=True)]
+    if not frames:
+        return cfg.crf, None
     psnr_at: dict[int, float] = {}
 
     def keeps(crf: int) -> bool:
