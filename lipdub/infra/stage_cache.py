@@ -36,7 +36,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "face_detect": 2,
     "stabilize": 4,
     "generate": 13,
-    "enhance": 2,
+    "enhance": 3,
     "blend": 3,
     "remux": 2,
     "drift": 8,

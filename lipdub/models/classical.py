@@ -34,6 +34,7 @@ class ClassicalEnhancer:
         s_med, r_med = s_q[1], r_q[1]
         s_iqr, r_iqr = s_q[2] - s_q[0] + 1.0, r_q[2] - r_q[0] + 1.0
         gain = np.clip(r_iqr / s_iqr, 0.8, 1.25)
+        gain[1:] = 1.0  # the spread of a* and b* measures how much lip the region shows (its shape), not light
         matched = (src - s_med) * gain + r_med
         rgb = cv2.cvtColor(np.clip(matched, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
         if self.sharpen > 0:

@@ -1,0 +1,34 @@
+"""classical enhancer: colour matched to the target frame's light, not to how much lip it shows."""
+
+import cv2
+import numpy as np
+
+from lipdub.models.classical import ClassicalEnhancer
+
+SKIN, LIP = (205, 160, 140), (170, 60, 80)
+
+
+def _mouth(lip_rows: int, light: float = 1.0) -> np.ndarray:
+    """A 64 px patch of skin with a band of lip `lip_rows` tall, lit by `light`."""
+    img = np.empty((64, 64, 3), np.float32)
+    img[:] = SKIN
+    img[32 - lip_rows // 2 : 32 + lip_rows // 2, 8:56] = LIP
+    return np.clip(img * light, 0, 255).astype(np.uint8)
+
+
+def _lip_a(img: np.ndarray) -> float:
+    return float(cv2.cvtColor(img, cv2.COLOR_RGB2LAB)[30:34, 20:44, 1].mean())
+
+
+def test_a_mouth_showing_more_lip_than_its_target_keeps_the_lip_colour():
+    source, target = _mouth(lip_rows=28), _mouth(lip_rows=10)  # open mouth pasted where the lips were thin
+    out = ClassicalEnhancer(sharpen=0.0).enhance(source[None], target[None], np.ones((1, 64, 64), np.float32))[0]
+    assert abs(_lip_a(out) - _lip_a(target)) <= 2.0  # the same lipstick, not a deeper red
+
+
+def test_a_mouth_from_a_darker_frame_is_lit_like_its_target():
+    source, target = _mouth(lip_rows=16, light=0.8), _mouth(lip_rows=16)
+    out = ClassicalEnhancer(sharpen=0.0).enhance(source[None], target[None], np.ones((1, 64, 64), np.float32))[0]
+    skin = (slice(2, 10), slice(2, 62))
+    assert abs(float(out[skin].mean()) - float(target[skin].mean())) <= 3.0
+    assert abs(float(source[skin].mean()) - float(target[skin].mean())) > 20.0  # the premise: they differed
