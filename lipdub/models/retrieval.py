@@ -34,6 +34,7 @@ POSE_WEIGHT = 0.02  # per degree of yaw difference
 SILENCE_WEIGHT = 4.0  # shape match counts this much more where the dub is silent
 CLOSED_PERCENTILE = 10  # source frames this closed or more count as lips that meet
 OPEN_WHEN_SHUT_COST = 10.0  # keeps any other frame out of the candidates where lips must meet
+GAP_WHEN_SHUT_WEIGHT = 5.0  # among those, per unit of lip gap (over the speaker's 95th percentile): the tightest wins
 
 
 class RetrievalGenerator:
@@ -61,14 +62,15 @@ class RetrievalGenerator:
         opening = mouth_opening(req.lips)
 
         predicted, mapping = self._predict(req, coefs, opening, usable)
-        closed = usable[opening[usable] <= np.percentile(opening[usable], 5)]  # the speaker's most closed lips
         # interpolated lips (stabilize.every_nth) may read closed between two real frames that are not
         measured = usable if req.measured is None or not req.measured[usable].any() else usable[req.measured[usable]]
+        closed = measured[opening[measured] <= np.percentile(opening[measured], 5)]  # the speaker's most closed lips
         shut_enough = np.zeros(len(opening), bool)
         shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
         shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
         predicted[shut] = coefs[closed].mean(axis=0)
-        chosen = self._select(predicted, coefs, req, usable, shut, shut_enough)
+        gap = np.clip(opening / max(float(np.percentile(opening[measured], 95)), 1e-6), 0, None)
+        chosen = self._select(predicted, coefs, req, usable, shut, shut_enough, gap)
 
         has_target = req.usable[req.target]
         chosen = np.where(has_target, chosen, -1)
@@ -116,7 +118,7 @@ class RetrievalGenerator:
         pred = av_model.cross_predict(src_x, opening[:, None], valid, SPEAKER_R_ALPHA, block=25)
         return av_model.correlation(pred[usable, 0], opening[usable])
 
-    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray) -> np.ndarray:
+    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, gap: np.ndarray) -> np.ndarray:
         """Viterbi over the k nearest usable source frames of every output frame."""
         scale = float((coefs[usable] ** 2).sum(axis=1).mean()) + 1e-6
         k = min(self.k, len(usable))
@@ -127,7 +129,7 @@ class RetrievalGenerator:
             dist = ((predicted[lo:hi, None, :] - coefs[usable][None, :, :]) ** 2).sum(axis=2) / scale
             dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target[lo:hi]])[:, None])
             # silence and /p b m/ take lips that really meet, whatever the run
-            dist[shut[lo:hi]] += OPEN_WHEN_SHUT_COST * ~shut_enough[usable]
+            dist[shut[lo:hi]] += OPEN_WHEN_SHUT_COST * ~shut_enough[usable] + GAP_WHEN_SHUT_WEIGHT * gap[usable]
             pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
             cands[lo:hi], unit[lo:hi] = usable[pos], np.take_along_axis(dist, pos, axis=1)
         unit[shut] *= SILENCE_WEIGHT  # a mouth open in silence or on a /p b m/ is worse than a cut

@@ -1,0 +1,37 @@
+"""retrieval generator: in the dub's silences, the source's tightest-closed lips."""
+
+import numpy as np
+
+from lipdub import face_geometry as fg
+from lipdub.models.base import GenerateRequest
+from lipdub.models.retrieval import RetrievalGenerator
+from lipdub.tasks.stabilize import mouth_opening
+
+
+def _lips(gap: float, width: float) -> np.ndarray:
+    """40 canonical lip points on an ellipse, `width` wide, inner lips `gap` apart."""
+    angle = np.linspace(0, 2 * np.pi, len(fg.LIPS), endpoint=False)
+    pts = np.stack([100 + 30 * width * np.cos(angle), 150 + 10 * np.sin(angle)], axis=1)
+    upper, lower = fg.LIPS.index(fg.UPPER_INNER_LIP), fg.LIPS.index(fg.LOWER_INNER_LIP)
+    pts[upper] = [100, 150 - gap / 2]
+    pts[lower] = [100, 150 + gap / 2]
+    return pts
+
+
+def test_silence_shows_the_tightest_closed_lips_not_a_nearly_closed_look_alike():
+    rng = np.random.default_rng(0)
+    n = 60
+    gaps = rng.uniform(4, 12, n)
+    widths = np.ones(n)
+    gaps[[10, 20, 30, 40]] = [0.0, 1.0, 1.05, 1.1]  # frame 10 is the one really closed; the others nearly are
+    widths[10] = 1.01  # and its mouth is a hair wider
+    lips = np.stack([_lips(g, w) for g, w in zip(gaps, widths)]).astype(np.float32)
+    speech = np.ones(n, bool)
+    speech[25:35] = False  # the dub is silent here
+    req = GenerateRequest(
+        library=np.zeros((n, 8, 8, 3), np.uint8), lips=lips, yaw_deg=np.zeros(n), usable=np.ones(n, bool),
+        source_audio=None, source_speech=None, dub_audio=rng.normal(size=(n, 26)).astype(np.float32),
+        dub_speech=speech, target=np.arange(n),
+    )
+    chosen = RetrievalGenerator().generate(req).chosen
+    assert np.all(mouth_opening(lips)[chosen[~speech]] == 0.0)
