@@ -346,10 +346,6 @@ def gradient_energy(g: np.ndarray, where: np.ndarray) -> float:
     return float((gx[where] ** 2 + gy[where] ** 2).mean())
 
 
-def psnr(sq_err: float, count: int) -> float:
-    return float(10 * np.log10(255.0**2 / (sq_err / count))) if count and sq_err > 0 else float("inf")
-
-
 class AboveNose:
     """Pooled squared error over the rows above the nose tip (PSNR over all frames)."""
 
@@ -365,7 +361,7 @@ class AboveNose:
 
     @property
     def db(self) -> float:
-        return psnr(self.sq, self.n)
+        return media.psnr_db(self.sq, self.n)
 
 
 def pixel_measures(clip: ClipRun, src: Source, strip_frames: list[int]) -> tuple[dict[str, Any], dict[int, tuple[np.ndarray, np.ndarray]]]:

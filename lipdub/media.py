@@ -343,6 +343,11 @@ class SegmentWriter:
         self.close()
 
 
+def psnr_db(sq_err: float, count: int) -> float:
+    """PSNR of 8-bit samples from their summed squared error (inf when nothing differs)."""
+    return float(10 * np.log10(255.0**2 * count / sq_err)) if count and sq_err > 0 else float("inf")
+
+
 def transcode_psnr_db(frames: Sequence[SourceFrame], fps: Fraction, crf: int, preset: str, scratch: Path) -> float:
     """PSNR (RGB, every pixel, pooled over the frames) of source frames after one H.264
     encode at `crf`, the way SegmentWriter encodes them: what that CRF costs this footage."""
@@ -360,7 +365,7 @@ def transcode_psnr_db(frames: Sequence[SourceFrame], fps: Fraction, crf: int, pr
                 sq, count = sq + float((d**2).sum()), count + d.size
     finally:
         trial.unlink(missing_ok=True)
-    return float("inf") if sq == 0 else float(10 * np.log10(255.0**2 * count / sq))
+    return psnr_db(sq, count)
 
 
 def _merge_planes(rgb: np.ndarray, source: SourceFrame) -> np.ndarray:

@@ -1,7 +1,7 @@
 """classical: match each generated mouth's colour to the frame it lands on, restore detail.
 
-Robust colour statistics (median and spread per Lab channel) ignore the mouth
-interior, which differs between an open and a closed mouth; a light unsharp mask
+Robust colour statistics (the median of each Lab channel, the spread of lightness)
+ignore the mouth interior, which differs between an open and a closed mouth; a light unsharp mask
 gives back what two resampling warps take away.
 """
 
@@ -31,11 +31,11 @@ class ClassicalEnhancer:
         sample = region[::2, ::2]  # statistics from every other pixel: same numbers, a quarter of the work
         s_q = np.percentile(src[::2, ::2][sample], [25, 50, 75], axis=0)
         r_q = np.percentile(ref[::2, ::2][sample], [25, 50, 75], axis=0)
-        s_med, r_med = s_q[1], r_q[1]
-        s_iqr, r_iqr = s_q[2] - s_q[0] + 1.0, r_q[2] - r_q[0] + 1.0
-        gain = np.clip(r_iqr / s_iqr, 0.8, 1.25)
-        gain[1:] = 1.0  # the spread of a* and b* measures how much lip the region shows (its shape), not light
-        matched = (src - s_med) * gain + r_med
+        # lightness spread follows the light; the spread of a* and b* says how much lip the
+        # region shows (its shape), so chroma only moves to the target's median
+        gain = np.ones(3)
+        gain[0] = np.clip((r_q[2, 0] - r_q[0, 0] + 1.0) / (s_q[2, 0] - s_q[0, 0] + 1.0), 0.8, 1.25)
+        matched = (src - s_q[1]) * gain + r_q[1]
         rgb = cv2.cvtColor(np.clip(matched, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
         if self.sharpen > 0:
             blur = cv2.GaussianBlur(rgb, (0, 0), 1.2)
