@@ -248,3 +248,16 @@ def test_fix_stretches_a_drifting_dub_back_into_sync(tmp_path):
     assert any("stretch audio" in step for step in rec.steps)
     assert rec.after.sync_class == "in_sync" and abs(rec.after.offset_frames) <= 1.5
     assert clip.records["sync_analysis"].sync.offset_at_zero_frames == pytest.approx(0.0, abs=1.5)
+
+
+def test_the_offset_is_the_middle_of_a_plateau_not_its_noisy_top():
+    """A score curve flat from -0.5 to +3.5 frames (map-man's shape) whose highest point,
+    by noise, is at one end: the offset is the plateau's middle, wherever the noise puts the top."""
+    from lipdub.sync import _peak
+
+    lags = np.arange(-15, 15.25, 0.5)
+    plateau = np.clip(0.45 - 0.15 * np.maximum(np.abs(lags - 1.5) - 2.0, 0), -0.2, None)
+    for top in (-0.5, 3.5, 1.0):
+        scores = plateau + np.where(lags == top, 0.01, 0.0)
+        assert scores.argmax() == np.flatnonzero(lags == top)[0]
+        assert _peak(scores, lags) == pytest.approx(1.5, abs=0.05)

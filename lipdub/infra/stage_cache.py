@@ -39,9 +39,9 @@ STAGE_VERSIONS: dict[str, int] = {
     "enhance": 3,
     "blend": 3,
     "remux": 2,
-    "drift": 8,
-    "sync_analysis": 6,
-    "repair": 9,
+    "drift": 9,
+    "sync_analysis": 7,
+    "repair": 10,
 }
 
 
