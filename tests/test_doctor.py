@@ -261,3 +261,16 @@ def test_the_offset_is_the_middle_of_a_plateau_not_its_noisy_top():
         scores = plateau + np.where(lags == top, 0.01, 0.0)
         assert scores.argmax() == np.flatnonzero(lags == top)[0]
         assert _peak(scores, lags) == pytest.approx(1.5, abs=0.05)
+
+
+@pytest.mark.parametrize(("offset", "sync_class", "slid"), [(1.8, "in_sync", True), (-4.0, "constant_offset", True), (0.6, "in_sync", False), (float("nan"), "cannot_tell", False)])
+def test_fix_slides_any_offset_above_a_frame(offset, sync_class, slid):
+    """Within the fine tolerance a viewer may not notice 1.8 frames, but a repair aims at 0;
+    what reads within a frame, or cannot be read, is left alone."""
+    from lipdub.doctor.repair import RepairPlan, plan_audio
+    from lipdub.sync import SyncResult
+
+    result = SyncResult(offset, 0.2, float("nan"), sync_class, "fine", "", [])
+    plan = plan_audio(result, 25.0, RepairPlan(), slide_above_frames=1.0)
+    assert plan.delay_s == (pytest.approx(-offset / 25.0) if slid else 0.0)
+    assert bool(plan.steps) == slid

@@ -29,11 +29,13 @@ def needs_retime(finding_names: set[str]) -> bool:
     return bool(finding_names & {"fps_declared_mismatch", "vfr"})
 
 
-def plan_audio(result: SyncResult, fps: float, plan: RepairPlan) -> RepairPlan:
+def plan_audio(result: SyncResult, fps: float, plan: RepairPlan, slide_above_frames: float = 1.0) -> RepairPlan:
     """Offsets are `audio late` in frames; the fix plays the audio earlier by as much.
 
     With drift the lateness grows as d(t) = d0 + r t, so the audio is sped up by
-    (1 + r) and then moved by d0."""
+    (1 + r) and then moved by d0. A constant offset is slid when it is above
+    slide_above_frames, inside the fine tolerance too: a viewer may not notice 1.8
+    frames, but someone who asks for a repair wants 0."""
     if result.sync_class == "growing_drift" and np.isfinite(result.drift_frames_per_min):
         rate = result.drift_frames_per_min / 60.0 / fps  # seconds of extra lateness per second
         if np.isfinite(result.offset_at_zero_frames):  # fitted with the rate, on the whole clip
@@ -45,7 +47,7 @@ def plan_audio(result: SyncResult, fps: float, plan: RepairPlan) -> RepairPlan:
         plan.delay_s = -d0 / plan.tempo
         plan.steps.append(f"stretch audio x{1 / plan.tempo:.5f} (drift {result.drift_frames_per_min:+.2f} frames/min, pitch kept)")
         plan.steps.append(f"slide audio {plan.delay_s * 1000:+.0f} ms")
-    elif result.sync_class == "constant_offset":
+    elif result.sync_class != "cannot_tell" and abs(result.offset_frames) > slide_above_frames:
         plan.delay_s = -result.offset_frames / fps
         plan.steps.append(f"slide audio {plan.delay_s * 1000:+.0f} ms ({-result.offset_frames:+.2f} frames)")
     return plan

@@ -118,6 +118,7 @@ class DriftConfig(_Section):
     fine_frames: int = 2
     noticeable_frames: int = 5
     calibration_frames: float = Field(0.0, description="subtracted from every measured offset; real in-sync clips average this")
+    slide_above_frames: float = Field(1.0, ge=0.0, description="doctor --fix slides an offset above this, even within fine_frames")
 
 
 class RayConfig(_Section):

@@ -41,7 +41,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "remux": 2,
     "drift": 9,
     "sync_analysis": 7,
-    "repair": 10,
+    "repair": 11,
 }
 
 

@@ -32,7 +32,7 @@ def repair(video: Path, audio: Path | None, landmarks_npz: Path, analysis: SyncA
         before, _ = measure_file(video, audio, landmarks_npz, cfg, analysis_rate, retime=True)
     else:
         before = analysis.sync.result(analysis.windows)
-    plan = plan_audio(before, analysis.fps, plan)
+    plan = plan_audio(before, analysis.fps, plan, cfg.slide_above_frames)
     fixed = out_dir / "fixed.mp4"
     apply(video, audio, plan, fixed)
     after, _ = measure_file(fixed, None, landmarks_npz, cfg, analysis_rate)
