@@ -1,7 +1,10 @@
-"""retrieval generator: in the dub's silences, the source's tightest-closed lips."""
+"""retrieval generator: in the dub's silences, the source's tightest-closed lips; in speech, the opening asked for."""
 
 import numpy as np
 
+import pytest
+
+from lipdub import av_model
 from lipdub import face_geometry as fg
 from lipdub.models.base import GenerateRequest
 from lipdub.models.retrieval import RetrievalGenerator
@@ -35,3 +38,22 @@ def test_silence_shows_the_tightest_closed_lips_not_a_nearly_closed_look_alike()
     )
     chosen = RetrievalGenerator().generate(req).chosen
     assert np.all(mouth_opening(lips)[chosen[~speech]] == 0.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_chosen_lips_open_as_far_as_the_prediction_asks_whatever_their_width(seed):
+    """Source mouths whose width varies as much as their opening: width dominates the shape
+    distance, and without a cost on the opening itself the selection matched widths and
+    showed openings unrelated to the predicted ones (correlation 0.0-0.4)."""
+    rng = np.random.default_rng(seed)
+    n = 120
+    gaps, widths = rng.uniform(0, 12, n), rng.uniform(0.7, 1.3, n)
+    lips = np.stack([_lips(g, w) for g, w in zip(gaps, widths)]).astype(np.float32)
+    loudness = np.convolve(rng.normal(size=n + 4), np.ones(5) / 5, "valid")
+    req = GenerateRequest(
+        library=np.zeros((n, 8, 8, 3), np.uint8), lips=lips, yaw_deg=np.zeros(n), usable=np.ones(n, bool),
+        source_audio=None, source_speech=None, dub_audio=np.repeat(loudness[:, None], 26, axis=1).astype(np.float32),
+        dub_speech=np.ones(n, bool), target=np.arange(n),
+    )
+    result = RetrievalGenerator().generate(req)
+    assert av_model.correlation(mouth_opening(lips)[result.chosen], result.predicted_opening) >= 0.8

@@ -35,6 +35,11 @@ SILENCE_WEIGHT = 4.0  # shape match counts this much more where the dub is silen
 CLOSED_PERCENTILE = 10  # source frames this closed or more count as lips that meet
 OPEN_WHEN_SHUT_COST = 10.0  # keeps any other frame out of the candidates where lips must meet
 GAP_WHEN_SHUT_WEIGHT = 5.0  # among those, per unit of lip gap (over the speaker's 95th percentile): the tightest wins
+# per squared unit of opening (over the 95th percentile) between the predicted lips and a
+# candidate's: the opening is what a viewer reads first, and in the PCA distance it is one
+# direction among five (dubs' predict r median 0.71 -> 0.74, 16 -> 20 of 30 pairs >= 0.7;
+# reconstruction opening r 0.44 -> 0.51; benchmarks/quality.py)
+OPENING_WEIGHT = 3.0
 
 
 class RetrievalGenerator:
@@ -69,8 +74,10 @@ class RetrievalGenerator:
         shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
         shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
         predicted[shut] = coefs[closed].mean(axis=0)
-        gap = np.clip(opening / max(float(np.percentile(opening[measured], 95)), 1e-6), 0, None)
-        chosen = self._select(predicted, coefs, req, usable, shut, shut_enough, gap)
+        p95 = max(float(np.percentile(opening[measured], 95)), 1e-6)
+        gap = np.clip(opening / p95, 0, None)
+        wanted = mouth_opening((predicted @ comps + mean).reshape(len(predicted), -1, 2)) / p95
+        chosen = self._select(predicted, coefs, req, usable, shut, shut_enough, gap, opening / p95, wanted)
 
         has_target = req.usable[req.target]
         chosen = np.where(has_target, chosen, -1)
@@ -118,8 +125,9 @@ class RetrievalGenerator:
         pred = av_model.cross_predict(src_x, opening[:, None], valid, SPEAKER_R_ALPHA, block=25)
         return av_model.correlation(pred[usable, 0], opening[usable])
 
-    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, gap: np.ndarray) -> np.ndarray:
-        """Viterbi over the k nearest usable source frames of every output frame."""
+    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, gap: np.ndarray, opened: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """Viterbi over the k nearest usable source frames of every output frame (opened: each source
+        frame's opening, wanted: each output frame's predicted opening, both over the 95th percentile)."""
         scale = float((coefs[usable] ** 2).sum(axis=1).mean()) + 1e-6
         k = min(self.k, len(usable))
         cands = np.zeros((len(predicted), k), np.int64)  # source frame indices
@@ -128,6 +136,7 @@ class RetrievalGenerator:
             hi = lo + 512
             dist = ((predicted[lo:hi, None, :] - coefs[usable][None, :, :]) ** 2).sum(axis=2) / scale
             dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target[lo:hi]])[:, None])
+            dist += OPENING_WEIGHT * (wanted[lo:hi, None] - opened[usable][None, :]) ** 2
             # silence and /p b m/ take lips that really meet, whatever the run
             dist[shut[lo:hi]] += OPEN_WHEN_SHUT_COST * ~shut_enough[usable] + GAP_WHEN_SHUT_WEIGHT * gap[usable]
             pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
