@@ -7,9 +7,11 @@ import pytest
 
 from lipdub import media, samples
 from lipdub.doctor.findings import audio_findings, stream_findings
+from lipdub.doctor.repair import RepairPlan, plan_audio
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import load_config
 from lipdub.infra.layout import DOCTOR_STAGES
+from lipdub.sync import SyncResult, _peak
 from lipdub.tasks import run_stages
 
 
@@ -253,8 +255,6 @@ def test_fix_stretches_a_drifting_dub_back_into_sync(tmp_path):
 def test_the_offset_is_the_middle_of_a_plateau_not_its_noisy_top():
     """A score curve flat from -0.5 to +3.5 frames (map-man's shape) whose highest point,
     by noise, is at one end: the offset is the plateau's middle, wherever the noise puts the top."""
-    from lipdub.sync import _peak
-
     lags = np.arange(-15, 15.25, 0.5)
     plateau = np.clip(0.45 - 0.15 * np.maximum(np.abs(lags - 1.5) - 2.0, 0), -0.2, None)
     for top in (-0.5, 3.5, 1.0):
@@ -267,9 +267,6 @@ def test_the_offset_is_the_middle_of_a_plateau_not_its_noisy_top():
 def test_fix_slides_any_offset_above_a_frame(offset, sync_class, slid):
     """Within the fine tolerance a viewer may not notice 1.8 frames, but a repair aims at 0;
     what reads within a frame, or cannot be read, is left alone."""
-    from lipdub.doctor.repair import RepairPlan, plan_audio
-    from lipdub.sync import SyncResult
-
     result = SyncResult(offset, 0.2, float("nan"), sync_class, "fine", "", [])
     plan = plan_audio(result, 25.0, RepairPlan(), slide_above_frames=1.0)
     assert plan.delay_s == (pytest.approx(-offset / 25.0) if slid else 0.0)

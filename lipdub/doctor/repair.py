@@ -29,7 +29,7 @@ def needs_retime(finding_names: set[str]) -> bool:
     return bool(finding_names & {"fps_declared_mismatch", "vfr"})
 
 
-def plan_audio(result: SyncResult, fps: float, plan: RepairPlan, slide_above_frames: float = 1.0) -> RepairPlan:
+def plan_audio(result: SyncResult, fps: float, plan: RepairPlan, slide_above_frames: float) -> RepairPlan:
     """Offsets are `audio late` in frames; the fix plays the audio earlier by as much.
 
     With drift the lateness grows as d(t) = d0 + r t, so the audio is sped up by

@@ -74,16 +74,13 @@ class RetrievalGenerator:
         shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
         shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
         predicted[shut] = coefs[closed].mean(axis=0)
+        pred_open = mouth_opening((predicted @ comps + mean).reshape(len(predicted), -1, 2))
         p95 = max(float(np.percentile(opening[measured], 95)), 1e-6)
-        gap = np.clip(opening / p95, 0, None)
-        wanted = mouth_opening((predicted @ comps + mean).reshape(len(predicted), -1, 2)) / p95
-        chosen = self._select(predicted, coefs, req, usable, shut, shut_enough, gap, opening / p95, wanted)
+        chosen = self._select(predicted, coefs, req, usable, shut, shut_enough, opening / p95, pred_open / p95)
 
         has_target = req.usable[req.target]
         chosen = np.where(has_target, chosen, -1)
         mouths = np.where(has_target[:, None, None, None], req.library[np.maximum(chosen, 0)], req.library[req.target])
-        pred_shapes = predicted @ comps + mean
-        pred_open = mouth_opening(pred_shapes.reshape(len(pred_shapes), -1, 2))
         return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping)
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
@@ -125,10 +122,11 @@ class RetrievalGenerator:
         pred = av_model.cross_predict(src_x, opening[:, None], valid, SPEAKER_R_ALPHA, block=25)
         return av_model.correlation(pred[usable, 0], opening[usable])
 
-    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, gap: np.ndarray, opened: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    def _select(self, predicted: np.ndarray, coefs: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, opened: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         """Viterbi over the k nearest usable source frames of every output frame (opened: each source
         frame's opening, wanted: each output frame's predicted opening, both over the 95th percentile)."""
         scale = float((coefs[usable] ** 2).sum(axis=1).mean()) + 1e-6
+        gap = np.clip(opened, 0, None)  # lips pressed together (a negative opening) meet no tighter than touching ones
         k = min(self.k, len(usable))
         cands = np.zeros((len(predicted), k), np.int64)  # source frame indices
         unit = np.zeros((len(predicted), k))
