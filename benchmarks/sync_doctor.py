@@ -77,10 +77,12 @@ def looped(lips, valid, audio, times, fps, n_loops):
 
 
 def stretched(audio: np.ndarray, percent: float) -> np.ndarray:
-    """Audio slowed by `percent` (positive: each second of sound lasts 1 + p/100 s)."""
+    """Audio slowed by `percent` (positive: each second of sound lasts 1 + p/100 s), cut to
+    the original length if longer. Sped up, it ends early, as a real shorter track does:
+    no held last sample fills the gap (a flat tail is a cue no real sound gives)."""
     n = len(audio)
     src = np.arange(n) / (1 + percent / 100)
-    return np.interp(src, np.arange(n), audio).astype(np.float32)
+    return np.interp(src[src <= n - 1], np.arange(n), audio).astype(np.float32)
 
 
 def shifted(audio: np.ndarray, frames: float, fps: float) -> np.ndarray:

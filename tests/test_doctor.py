@@ -11,7 +11,7 @@ from lipdub.doctor.repair import RepairPlan, plan_audio
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import load_config
 from lipdub.infra.layout import DOCTOR_STAGES
-from lipdub.sync import SyncResult, _peak
+from lipdub.sync import SyncResult, _peak, _peak_on_shared_frames, _rate_search
 from lipdub.tasks import run_stages
 
 
@@ -271,3 +271,61 @@ def test_fix_slides_any_offset_above_a_frame(offset, sync_class, slid):
     plan = plan_audio(result, 25.0, RepairPlan(), slide_above_frames=1.0)
     assert plan.delay_s == (pytest.approx(-offset / 25.0) if slid else 0.0)
     assert bool(plan.steps) == slid
+
+
+def test_padding_a_slid_track_with_digital_silence_adds_no_evidence(shifted_clips):
+    """Sliding a track earlier pads its end with zeros; lips that line up with that padding
+    at some lag are not evidence (a slid real clip read +11 frames off such a peak). The
+    slid track reads exactly as the same track cut where its padding starts."""
+    from lipdub.sync import measure_sync
+
+    video = shifted_clips[0].video_path
+    lm = np.load(_doctor(video, video.parent / "padding-work").layout.artifact("stabilize", "landmarks.npz"))
+    lips, valid = np.nan_to_num(lm["lips"]), lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
+    info = media.probe(video)
+    audio = media.read_audio(video, 16000, mono=True)[0][:, 0]
+    slid = media.shift_audio(audio[:, None], 16000, -4 / 25)[:, 0]
+    cut = slid[: len(slid) - int(round(4 / 25 * 16000))]
+    padded, plain = (measure_sync(lips, valid, a, 16000, info.frame_times_in_audio_s(), 25.0) for a in (slid, cut))
+    assert padded.offset_frames == pytest.approx(-3.5, abs=1.5)
+    assert padded.offset_frames == pytest.approx(plain.offset_frames, abs=1e-3)
+    assert padded.confidence == pytest.approx(plain.confidence, abs=1e-3)
+
+
+def test_the_rate_search_finds_a_drift_wherever_its_mid_clip_lag_lies():
+    """A 40 s clip whose audio runs 0.5 % fast from 1 frame late: its score surface peaks at
+    that rate and start lag. Every mid-clip lag in the range is tried, so the search does not
+    hinge on where the no-drift curve peaks (a stretched map-man's peaked 8 frames away)."""
+    times = np.arange(1000) / 25.0
+
+    def score_at(lag: float, rate: float) -> float:
+        true = 0.35 * np.exp(-(((lag - 1.0) / 2.0) ** 2) - ((rate + 0.005) / 0.001) ** 2)
+        decoy = 0.30 * np.exp(-(((lag + 9.0 + rate * 500) / 2.0) ** 2))  # a no-drift bump far away
+        return float(max(true, decoy))
+
+    rate, start_lag, top = _rate_search(score_at, times, 25.0, 15)
+    assert rate == pytest.approx(-0.005)
+    assert start_lag == pytest.approx(1.0, abs=0.5)  # to the frame; the caller reads the peak's middle
+    assert top > 0.3
+
+
+def test_lags_around_the_peak_are_compared_on_the_same_frames():
+    """Audio late by 0 frames, but lag L can only use frames from 20 L on, and the first 40
+    frames are hard to predict: later lags drop hard frames and score higher for it, which
+    pulls the plain curve's peak late. Scored on the frames all nearby lags share, it is 0."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    lags = np.arange(-15, 15.25, 0.5)
+    y = rng.standard_normal((n, 1))
+    hard = np.where(np.arange(n) < 40, 6.0, 0.3)
+    preds = np.stack([y * np.exp(-((lag / 3.0) ** 2)) + hard[:, None] * rng.standard_normal((n, 1)) for lag in lags])
+    counted = np.stack([np.arange(n) >= max(0.0, 20 * lag) for lag in lags])
+
+    def mode_r(p, idx):
+        return np.array([np.corrcoef(p[idx, 0], y[idx, 0])[0, 1]])
+
+    weights = np.ones(1)
+    scores = np.array([mode_r(p, np.flatnonzero(c)) @ weights for p, c in zip(preds, counted)])
+    best = int(scores.argmax())
+    assert _peak(scores, lags, best) > 0.75  # the plain curve is pulled late
+    assert _peak_on_shared_frames(scores, lags, best, preds, counted, mode_r, weights, 25.0) == pytest.approx(0.0, abs=0.25)
