@@ -257,7 +257,10 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
             if best is None or confidence < 0.05:  # no reading without drift: the offset mid-clip
                 offset = start_lag + rate * span_s / 2 * fps - calibration_frames
                 confidence = float(top - np.median(scores))
-            return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), "", windows, at_zero)
+            # a viewer sees the worst of it: a clip fine at the start may be far off by the end
+            first, last = at_zero + rate * fps * frame_times_s[[0, -1]]
+            worst = max(first, last, key=abs)
+            return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), "", windows, at_zero)
     if best is None:
         return cannot(f"audio predicts the lips best at the end of the searched lags (+-{max_lag} frames): no peak inside them")
     if confidence < 0.05:

@@ -58,6 +58,8 @@ def test_growing_drift_is_classed_and_its_rate_found(tmp_path, stretch):
         assert rec.sync.sync_class == "in_sync" and rec.sync.drift_frames_per_min == 0.0
     else:
         assert rec.sync.sync_class == "growing_drift"
+        # the verdict is the worst of it: 6 frames late by the end at +1 %, 3 early at -0.5 %
+        assert rec.sync.verdict == {1.01: "unacceptable", 0.995: "noticeable"}[stretch]
         assert rec.sync.drift_frames_per_min == pytest.approx(true_slope, rel=0.1)
 
 
