@@ -46,13 +46,27 @@ def folds(n: int, n_folds: int, block: int) -> list[np.ndarray]:
 
 
 def cross_predict(x: np.ndarray, y: np.ndarray, valid: np.ndarray, alpha: float, n_folds: int = 5, block: int = 25) -> np.ndarray:
-    """Held-out predictions of y from x for every frame (fit on the other folds)."""
-    pred = np.full_like(y, np.nan, dtype=np.float64)
-    for test in folds(len(x), n_folds, block):
-        train = np.setdiff1d(np.flatnonzero(valid), test)
-        if len(train) < x.shape[1] // 20 + 10:
+    """Held-out predictions of y from x for every frame (fit on the valid frames of the other folds).
+
+    Each fold's ridge is solved from the sums over the valid frames of all folds minus
+    its own (one pass over the frames instead of one per fold): the sync measure fits
+    this hundreds of times per clip."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    pred = np.full_like(y, np.nan)
+    parts = folds(len(x), n_folds, block)
+    sums = []
+    for test in parts:
+        t = test[valid[test]]
+        sums.append((len(t), x[t].sum(axis=0), y[t].sum(axis=0), x[t].T @ x[t], x[t].T @ y[t]))
+    total = [sum(s[i] for s in sums) for i in range(5)]
+    for test, own in zip(parts, sums):
+        n, sx, sy, sxx, sxy = (total[i] - own[i] for i in range(5))
+        if n < x.shape[1] // 20 + 10:
             continue
-        pred[test] = Ridge(alpha).fit(x[train], y[train]).predict(x[test])
+        mx, my = sx / n, sy / n
+        gram = sxx - n * np.outer(mx, mx) + alpha * n / 100.0 * np.eye(x.shape[1])
+        coef = np.linalg.solve(gram, sxy - n * np.outer(mx, my))
+        pred[test] = (x[test] - mx) @ coef + my
     return pred
 
 

@@ -29,6 +29,7 @@ MIN_DRIFT_SPAN_S = 20.0  # shorter clips drift too little to tell a rate from no
 MAX_RATE, RATE_STEP = 0.02, 0.001  # audio clock rate errors searched: +-2 % in 0.1 % steps
 RATE_COARSE_LAG = 2  # frames between the mid-clip lags each rate is first tried at
 RATE_REFINE_CELLS = 4  # best (rate, lag) pairs of that first pass then tried to the frame
+RATE_FINE_PER_CLIP = 4  # then rates between grid steps, each drifting 1/this frame more over the clip
 RESCORE_SPAN_FRAMES = 12  # lags either side of the peak scored again on the frames all of them count
 RATE_REFINE_SPAN = 6  # frames either side of the rate's best lag where the middle of its peak is read
 MIN_RATE_GAIN = 0.02  # a drift must predict the lips this much better than none
@@ -171,6 +172,15 @@ def _rate_search(score_at, frame_times_s: np.ndarray, fps: float, max_lag: int) 
         for near in np.arange(lag - RATE_COARSE_LAG + 1, lag + RATE_COARSE_LAG - 0.5, 1.0):
             if near != lag and (value := score_at(float(near), rate)) > top:
                 top, best_rate, start_lag = value, rate, float(near)
+    # between grid rates: steps that drift the clip's end by a quarter frame, the mid-clip lag kept
+    fine = 1.0 / (RATE_FINE_PER_CLIP * 2 * mid_s * fps)
+    if fine < RATE_STEP:
+        mid_lag = start_lag + best_rate * mid_s * fps
+        for rate in best_rate + np.arange(-RATE_STEP + fine, RATE_STEP - fine / 2, fine):
+            centre = round(mid_lag - rate * mid_s * fps)
+            for lag in (centre - 1.0, float(centre), centre + 1.0):
+                if (value := score_at(lag, float(rate))) > top:
+                    top, best_rate, start_lag = value, float(rate), lag
     return best_rate, start_lag, top
 
 
