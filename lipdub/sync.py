@@ -34,6 +34,9 @@ RESCORE_SPAN_FRAMES = 12  # lags either side of the peak scored again on the fra
 RATE_REFINE_SPAN = 6  # frames either side of the rate's best lag where the middle of its peak is read
 MIN_RATE_GAIN = 0.02  # a drift must predict the lips this much better than none
 MIN_WINDOW_SPEECH = 0.3  # a window that is mostly silence has no offset to read
+# below this the reading stands but is flagged: flag-woman reads 0.14-0.24 and misses
+# some shifts by 3 frames, the other real clips 0.34-0.70 (benchmarks/sync_doctor.py)
+WEAK_CONFIDENCE = 0.25
 PADDING_LEVEL = 1e-4  # below -80 dBFS at the ends of a track: digital silence a shift or remux padded in
 
 
@@ -92,6 +95,13 @@ def recorded_span_s(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
     if not len(loud):
         return 0.0, 0.0
     return loud[0] / sample_rate, (loud[-1] + 1) / sample_rate
+
+
+def weak_reason(confidence: float) -> str:
+    """Why a reading may be a few frames off, or nothing if the evidence is clear."""
+    if confidence >= WEAK_CONFIDENCE:
+        return ""
+    return f"weak evidence (confidence {confidence:.2f} < {WEAK_CONFIDENCE}): the sound predicts the lips poorly; the offset may be a few frames off, check it by eye"
 
 
 def verdict_for(offset: float, fine: int, noticeable: int) -> str:
@@ -270,11 +280,11 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
             # a viewer sees the worst of it: a clip fine at the start may be far off by the end
             first, last = at_zero + rate * fps * frame_times_s[[0, -1]]
             worst = max(first, last, key=abs)
-            return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), "", windows, at_zero)
+            return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), weak_reason(confidence), windows, at_zero)
     if best is None:
         return cannot(f"audio predicts the lips best at the end of the searched lags (+-{max_lag} frames): no peak inside them")
     if confidence < 0.05:
         return SyncResult(offset, confidence, float("nan"), "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows)
     # within the fine tolerance: no viewer notices, and short clips read that loosely
     sync_class = "constant_offset" if abs(offset) > cfg.fine_frames else "in_sync"
-    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), "", windows)
+    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), weak_reason(confidence), windows)

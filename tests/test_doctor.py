@@ -346,3 +346,26 @@ def test_the_rate_is_found_between_grid_steps_on_a_long_clip():
     rate, start_lag, _ = _rate_search(score_at, times, 25.0, 15)
     assert abs(rate - 0.00237) * span_frames <= 1.0
     assert start_lag + rate * 300.0 * 25.0 == pytest.approx(2.0, abs=1.0)
+
+
+def test_a_reading_on_weak_evidence_says_so(shifted_clips):
+    """Lips whose motion is mostly borrowed from elsewhere in the clip (runs of 10 frames,
+    80 % of them) are poorly predicted by the sound: the reading stands, but its reason
+    says the evidence is weak. The untouched clip's reading carries no such note."""
+    from lipdub.sync import WEAK_CONFIDENCE, measure_sync
+
+    video = shifted_clips[0].video_path
+    lm = np.load(_doctor(video, video.parent / "weak-work").layout.artifact("stabilize", "landmarks.npz"))
+    lips, valid = np.nan_to_num(lm["lips"]), lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
+    times = media.probe(video).frame_times_in_audio_s()
+    audio = media.read_audio(video, 16000, mono=True)[0][:, 0]
+    rng = np.random.default_rng(0)
+    borrowed = lips.copy()
+    for start in range(0, len(lips), 10):
+        if rng.random() < 0.8:
+            src = rng.integers(0, len(lips) - 10)
+            borrowed[start : start + 10] = lips[src : src + 10][: len(borrowed[start : start + 10])]
+    clear, weak = (measure_sync(x, valid, audio, 16000, times, 25.0) for x in (lips, borrowed))
+    assert clear.confidence >= WEAK_CONFIDENCE and clear.reason == ""
+    assert weak.sync_class != "cannot_tell" and weak.confidence < WEAK_CONFIDENCE
+    assert weak.reason.startswith("weak evidence")
