@@ -29,10 +29,14 @@ class Ridge:
         self.alpha = alpha
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> Ridge:
-        self.x_mean, self.y_mean = x.mean(axis=0), y.mean(axis=0)
-        xc, yc = x - self.x_mean, y - self.y_mean
-        gram = xc.T @ xc + self.alpha * len(x) / 100.0 * np.eye(x.shape[1])
-        self.coef = np.linalg.solve(gram, xc.T @ yc)
+        x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
+        xc, yc = x - x_mean, y - y_mean
+        return self.fit_moments(len(x), x_mean, y_mean, xc.T @ xc, xc.T @ yc)
+
+    def fit_moments(self, n: int, x_mean: np.ndarray, y_mean: np.ndarray, xx: np.ndarray, xy: np.ndarray) -> Ridge:
+        """Fit from n frames' means and centred cross products (x'x, x'y), however summed."""
+        self.x_mean, self.y_mean = x_mean, y_mean
+        self.coef = np.linalg.solve(xx + self.alpha * n / 100.0 * np.eye(len(xx)), xy)
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -64,9 +68,8 @@ def cross_predict(x: np.ndarray, y: np.ndarray, valid: np.ndarray, alpha: float,
         if n < x.shape[1] // 20 + 10:
             continue
         mx, my = sx / n, sy / n
-        gram = sxx - n * np.outer(mx, mx) + alpha * n / 100.0 * np.eye(x.shape[1])
-        coef = np.linalg.solve(gram, sxy - n * np.outer(mx, my))
-        pred[test] = (x[test] - mx) @ coef + my
+        model = Ridge(alpha).fit_moments(n, mx, my, sxx - n * np.outer(mx, mx), sxy - n * np.outer(mx, my))
+        pred[test] = model.predict(x[test])
     return pred
 
 

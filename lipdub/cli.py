@@ -204,7 +204,9 @@ def _print_doctor(report: dict) -> None:
     offset = "n/a" if sync["offset_frames"] is None else f"{sync['offset_frames']:+.1f} frames ({report['offset_ms']:+.0f} ms, + = audio late)"
     drift = "n/a (clip too short for a slope)" if sync["drift_frames_per_min"] is None else f"{sync['drift_frames_per_min']:+.2f} frames/min"
     if sync["sync_class"] == "growing_drift" and sync["offset_at_zero_frames"] is not None:
-        start, end = (sync["offset_at_zero_frames"] + sync["drift_frames_per_min"] / 60 * t for t in (0.0, report["duration_s"]))
+        from lipdub.sync import drift_line
+
+        start, end = (drift_line(sync["offset_at_zero_frames"], sync["drift_frames_per_min"], t) for t in (0.0, report["duration_s"]))
         drift += f" ({start:+.1f} at the start, {end:+.1f} at the end)"
     out.print(f"[bold]{report['video']}[/]  {report['frames']} frames, {report['fps']:.3f} fps, {report['duration_s']:.2f} s", highlight=False)
     out.print(f"  sync: [{colour}]{sync['verdict']}[/] / {sync['sync_class']}  offset {offset}, drift {drift}, confidence {sync['confidence']:.2f}  {sync['reason']}", highlight=False)

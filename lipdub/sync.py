@@ -59,6 +59,15 @@ class SyncResult:
     windows: list[SyncWindow]
     offset_at_zero_frames: float = float("nan")  # with growing drift: the fitted offset at audio time 0
 
+    def offset_at(self, t_s: float) -> float:
+        """The fitted drift line's offset at audio time t_s (frames)."""
+        return drift_line(self.offset_at_zero_frames, self.drift_frames_per_min, t_s)
+
+
+def drift_line(offset_at_zero_frames: float, drift_frames_per_min: float, t_s: float) -> float:
+    """Offset at audio time t_s of a clip that drifts linearly from offset_at_zero_frames."""
+    return offset_at_zero_frames + drift_frames_per_min / 60.0 * t_s
+
 
 def mouth_features(lips: np.ndarray) -> np.ndarray:
     """Articulatory distances (inner and outer opening, widths, side openings) per frame.
@@ -144,7 +153,7 @@ def _peak(scores: np.ndarray, lags: np.ndarray, best: int | None = None) -> floa
     return (crossing(-1) + crossing(1)) / 2
 
 
-def _peak_on_shared_frames(scores: np.ndarray, lags: np.ndarray, best: int, preds: np.ndarray, counted: np.ndarray, mode_r, weights: np.ndarray, fps: float) -> float:
+def _peak_on_shared_frames(scores: np.ndarray, lags: np.ndarray, best: int, counted: np.ndarray, score_over, fps: float) -> float:
     """The middle of the peak at index best, with the lags around it scored on the same frames.
 
     Each lag counts only frames whose audio lies inside the recording, so lags far apart
@@ -152,12 +161,13 @@ def _peak_on_shared_frames(scores: np.ndarray, lags: np.ndarray, best: int, pred
     speech onset at the clip's edge) scores higher for it. Scored on the frames every lag
     within RESCORE_SPAN_FRAMES counts, readings of a shifted clip stay with the shift:
     anchor-man's and glasses-woman's within a frame of it 76 -> 100 % and 90 -> 100 %
-    (benchmarks/sync_doctor.py). Too few shared frames (a very short clip): the plain curve."""
+    (benchmarks/sync_doctor.py). Too few shared frames (a very short clip): the plain curve.
+    score_over(idx) is every lag's score over frames idx (those of them the lag counts)."""
     near = np.flatnonzero(np.abs(lags - lags[best]) <= RESCORE_SPAN_FRAMES)
     shared = np.flatnonzero(np.logical_and.reduce(counted[near]))
     if len(shared) < max(2 * fps, 30):
         return _peak(scores, lags, best)
-    return _peak(np.array([mode_r(preds[i], shared) @ weights for i in near]), lags[near])
+    return _peak(score_over(shared)[near], lags[near])
 
 
 def _rate_search(score_at, frame_times_s: np.ndarray, fps: float, max_lag: int) -> tuple[float, float, float]:
@@ -246,7 +256,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
 
     scores = per_mode @ weights
     best = _inner_peak(scores)
-    offset = _peak_on_shared_frames(scores, lags, best, preds, counted, mode_r, weights, fps) - calibration_frames if best is not None else float("nan")
+    offset = _peak_on_shared_frames(scores, lags, best, counted, score, fps) - calibration_frames if best is not None else float("nan")
     confidence = float(scores[best] - np.median(scores)) if best is not None else 0.0
     windows = []
     n_win = int(round(cfg.window_s * fps))
@@ -278,8 +288,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
                 offset = start_lag + rate * span_s / 2 * fps - calibration_frames
                 confidence = float(top - np.median(scores))
             # a viewer sees the worst of it: a clip fine at the start may be far off by the end
-            first, last = at_zero + rate * fps * frame_times_s[[0, -1]]
-            worst = max(first, last, key=abs)
+            worst = max((drift_line(at_zero, drift, t) for t in frame_times_s[[0, -1]]), key=abs)
             return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), weak_reason(confidence), windows, at_zero)
     if best is None:
         return cannot(f"audio predicts the lips best at the end of the searched lags (+-{max_lag} frames): no peak inside them")

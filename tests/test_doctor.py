@@ -27,6 +27,17 @@ def shifted_clips(tmp_path_factory):
     return {k: samples.make_talking_face(folder / f"shift{k:+d}.mp4", duration_s=6.0, seed=4, audio_shift_frames=k) for k in (-6, 0, 6)}
 
 
+@pytest.fixture(scope="module")
+def in_sync_signals(shifted_clips):
+    """The in-sync clip as the sync measure takes it: canonical lips, the frames that have
+    them, each frame's time on the audio's clock, and the 16 kHz mono soundtrack."""
+    video = shifted_clips[0].video_path
+    lm = np.load(_doctor(video, video.parent / "signals-work").layout.artifact("stabilize", "landmarks.npz"))
+    lips, valid = np.nan_to_num(lm["lips"]), lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
+    times = media.probe(video).frame_times_in_audio_s()
+    return lips, valid, times, media.read_audio(video, 16000, mono=True)[0][:, 0]
+
+
 @pytest.mark.parametrize("shift", [-6, 0, 6])
 def test_known_shifts_are_found(shifted_clips, tmp_path, shift):
     rec = _doctor(shifted_clips[shift].video_path, tmp_path / "w").records["sync_analysis"]
@@ -275,20 +286,16 @@ def test_fix_slides_any_offset_above_a_frame(offset, sync_class, slid):
     assert bool(plan.steps) == slid
 
 
-def test_padding_a_slid_track_with_digital_silence_adds_no_evidence(shifted_clips):
+def test_padding_a_slid_track_with_digital_silence_adds_no_evidence(in_sync_signals):
     """Sliding a track earlier pads its end with zeros; lips that line up with that padding
     at some lag are not evidence (a slid real clip read +11 frames off such a peak). The
     slid track reads exactly as the same track cut where its padding starts."""
     from lipdub.sync import measure_sync
 
-    video = shifted_clips[0].video_path
-    lm = np.load(_doctor(video, video.parent / "padding-work").layout.artifact("stabilize", "landmarks.npz"))
-    lips, valid = np.nan_to_num(lm["lips"]), lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
-    info = media.probe(video)
-    audio = media.read_audio(video, 16000, mono=True)[0][:, 0]
+    lips, valid, times, audio = in_sync_signals
     slid = media.shift_audio(audio[:, None], 16000, -4 / 25)[:, 0]
     cut = slid[: len(slid) - int(round(4 / 25 * 16000))]
-    padded, plain = (measure_sync(lips, valid, a, 16000, info.frame_times_in_audio_s(), 25.0) for a in (slid, cut))
+    padded, plain = (measure_sync(lips, valid, a, 16000, times, 25.0) for a in (slid, cut))
     assert padded.offset_frames == pytest.approx(-3.5, abs=1.5)
     assert padded.offset_frames == pytest.approx(plain.offset_frames, abs=1e-3)
     assert padded.confidence == pytest.approx(plain.confidence, abs=1e-3)
@@ -326,11 +333,13 @@ def test_lags_around_the_peak_are_compared_on_the_same_frames():
     def mode_r(p, idx):
         return np.array([np.corrcoef(p[idx, 0], y[idx, 0])[0, 1]])
 
-    weights = np.ones(1)
-    scores = np.array([mode_r(p, np.flatnonzero(c)) @ weights for p, c in zip(preds, counted)])
+    def score_over(idx):
+        return np.array([mode_r(p, idx[c[idx]])[0] for p, c in zip(preds, counted)])
+
+    scores = score_over(np.arange(n))
     best = int(scores.argmax())
     assert _peak(scores, lags, best) > 0.75  # the plain curve is pulled late
-    assert _peak_on_shared_frames(scores, lags, best, preds, counted, mode_r, weights, 25.0) == pytest.approx(0.0, abs=0.25)
+    assert _peak_on_shared_frames(scores, lags, best, counted, score_over, 25.0) == pytest.approx(0.0, abs=0.25)
 
 
 def test_the_rate_is_found_between_grid_steps_on_a_long_clip():
@@ -348,17 +357,13 @@ def test_the_rate_is_found_between_grid_steps_on_a_long_clip():
     assert start_lag + rate * 300.0 * 25.0 == pytest.approx(2.0, abs=1.0)
 
 
-def test_a_reading_on_weak_evidence_says_so(shifted_clips):
+def test_a_reading_on_weak_evidence_says_so(in_sync_signals):
     """Lips whose motion is mostly borrowed from elsewhere in the clip (runs of 10 frames,
     80 % of them) are poorly predicted by the sound: the reading stands, but its reason
     says the evidence is weak. The untouched clip's reading carries no such note."""
     from lipdub.sync import WEAK_CONFIDENCE, measure_sync
 
-    video = shifted_clips[0].video_path
-    lm = np.load(_doctor(video, video.parent / "weak-work").layout.artifact("stabilize", "landmarks.npz"))
-    lips, valid = np.nan_to_num(lm["lips"]), lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
-    times = media.probe(video).frame_times_in_audio_s()
-    audio = media.read_audio(video, 16000, mono=True)[0][:, 0]
+    lips, valid, times, audio = in_sync_signals
     rng = np.random.default_rng(0)
     borrowed = lips.copy()
     for start in range(0, len(lips), 10):

@@ -28,7 +28,7 @@ def plot_offsets(result: SyncResult, out_png: Path, title: str, fine: int = 2, n
         ax.plot(t, [w.offset_frames for w in res.windows], "o-", color=colour, label=f"{name}: window offsets")
         if res.sync_class == "growing_drift" and np.isfinite(res.offset_at_zero_frames):  # the fitted drift line
             t0, t1 = res.windows[0].start_s, res.windows[-1].end_s
-            ax.plot([t0, t1], [res.offset_at_zero_frames + res.drift_frames_per_min / 60 * t for t in (t0, t1)], "--", color=colour, lw=1,
+            ax.plot([t0, t1], [res.offset_at(t) for t in (t0, t1)], "--", color=colour, lw=1,
                     label=f"{name}: drift {res.drift_frames_per_min:+.1f} frames/min")
         else:
             ax.axhline(res.offset_frames, color=colour, ls="--", lw=1, label=f"{name}: {res.offset_frames:+.1f} frames, {res.sync_class}")
