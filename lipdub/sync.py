@@ -34,9 +34,11 @@ RESCORE_SPAN_FRAMES = 12  # lags either side of the peak scored again on the fra
 RATE_REFINE_SPAN = 6  # frames either side of the rate's best lag where the middle of its peak is read
 MIN_RATE_GAIN = 0.02  # a drift must predict the lips this much better than none
 MIN_WINDOW_SPEECH = 0.3  # a window that is mostly silence has no offset to read
-# below this the reading stands but is flagged: flag-woman reads 0.14-0.24 and misses
-# some shifts by 3 frames, the other real clips 0.34-0.70 (benchmarks/sync_doctor.py)
-WEAK_CONFIDENCE = 0.25
+# held-out score at the reading below which it stands but is flagged: flag-woman's readings
+# score 0.15-0.24 and miss some shifts by 3 frames; the other real clips 0.34-0.86, looped
+# or stretched too (benchmarks/sync_doctor.py). Not the confidence (peak minus the curve's
+# median): a drift smears the no-drift curve and a loop lifts its median, both lowering it.
+WEAK_FIT = 0.25
 PADDING_LEVEL = 1e-4  # below -80 dBFS at the ends of a track: digital silence a shift or remux padded in
 
 
@@ -106,11 +108,12 @@ def recorded_span_s(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
     return loud[0] / sample_rate, (loud[-1] + 1) / sample_rate
 
 
-def weak_reason(confidence: float) -> str:
-    """Why a reading may be a few frames off, or nothing if the evidence is clear."""
-    if confidence >= WEAK_CONFIDENCE:
+def weak_reason(fit: float) -> str:
+    """Why a reading may be a few frames off (fit: the held-out score at the reading), or
+    nothing if the evidence is clear."""
+    if fit >= WEAK_FIT:
         return ""
-    return f"weak evidence (confidence {confidence:.2f} < {WEAK_CONFIDENCE}): the sound predicts the lips poorly; the offset may be a few frames off, check it by eye"
+    return f"weak evidence (the sound predicts the lips at {fit:.2f} < {WEAK_FIT}): the offset may be a few frames off, check it by eye"
 
 
 def verdict_for(offset: float, fine: int, noticeable: int) -> str:
@@ -289,11 +292,11 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
                 confidence = float(top - np.median(scores))
             # a viewer sees the worst of it: a clip fine at the start may be far off by the end
             worst = max((drift_line(at_zero, drift, t) for t in frame_times_s[[0, -1]]), key=abs)
-            return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), weak_reason(confidence), windows, at_zero)
+            return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), weak_reason(top), windows, at_zero)
     if best is None:
         return cannot(f"audio predicts the lips best at the end of the searched lags (+-{max_lag} frames): no peak inside them")
     if confidence < 0.05:
         return SyncResult(offset, confidence, float("nan"), "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows)
     # within the fine tolerance: no viewer notices, and short clips read that loosely
     sync_class = "constant_offset" if abs(offset) > cfg.fine_frames else "in_sync"
-    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), weak_reason(confidence), windows)
+    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), weak_reason(float(scores[best])), windows)

@@ -39,9 +39,9 @@ STAGE_VERSIONS: dict[str, int] = {
     "enhance": 3,
     "blend": 3,
     "remux": 2,
-    "drift": 13,
-    "sync_analysis": 11,
-    "repair": 15,
+    "drift": 14,
+    "sync_analysis": 12,
+    "repair": 16,
 }
 
 
