@@ -70,11 +70,13 @@ def mouth_box(size: int) -> tuple[int, int, int, int]:
     return int(0.1 * size), int(0.5 * size), int(0.9 * size), size
 
 
-def auto_canonical_size(landmarks: np.ndarray) -> int:
-    """Canonical side that keeps the face at its frame resolution (no down-sampling blur)."""
+def auto_canonical_size(landmarks: np.ndarray, cap: int | None = None) -> int:
+    """Canonical side that keeps the face at its frame resolution (no down-sampling blur),
+    or at most `cap`: a lower processing resolution never enlarges a smaller face."""
     valid = landmarks[~np.isnan(landmarks[:, 0, 0])]
     span = np.median(np.linalg.norm(valid[:, EYE_OUTER_L, :2] - valid[:, EYE_OUTER_R, :2], axis=1))
-    return int(np.clip(round(span / EYE_SPAN / 16) * 16, 128, 512))
+    own = int(np.clip(round(span / EYE_SPAN / 16) * 16, 128, 512))
+    return own if cap is None else min(own, cap)
 
 
 def mask_jaw(target_jaw: np.ndarray, mouth_jaw: np.ndarray) -> np.ndarray:

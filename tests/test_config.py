@@ -48,5 +48,14 @@ def test_section_hash_changes_only_with_its_section():
     assert a.section_hash("generate") == b.section_hash("generate")
 
 
+def test_one_setting_hashes_apart_from_the_rest_of_its_section():
+    a = load_config()
+    capped = load_config(generate={"max_canonical_size": 192})
+    other = load_config(generate={"jump_cost": 0.9})
+    assert a.section_hash("generate.max_canonical_size") != capped.section_hash("generate.max_canonical_size")
+    assert a.section_hash("generate.max_canonical_size") == other.section_hash("generate.max_canonical_size")
+    assert a.section_hash("generate") != other.section_hash("generate")
+
+
 def test_a_lowest_crf_above_the_crf_is_a_one_line_error_naming_the_file(tmp_path):
     assert "min_crf (14) is above crf (12)" in _load_error(tmp_path / "c.yaml", "blend:\n  crf: 12\n  min_crf: 14\n")

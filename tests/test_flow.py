@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -76,6 +77,22 @@ def test_changing_one_stage_config_redoes_only_it_and_later(first_run, talking_f
     _, ran, reused = _run(talking_face, short_dub_wav, out, changed)
     assert ran == ["blend", "remux", "drift"]
     assert reused == ["probe", "audio_clean", "face_detect", "stabilize", "generate", "enhance"]
+
+
+def test_capping_the_mouth_resolution_redoes_the_stages_that_use_it(first_run, talking_face, short_dub_wav):
+    """generate.max_canonical_size lives in the generate section but sizes stabilize's canonical face."""
+    cfg, out, _, _ = first_run
+    layout = ClipLayout(cfg.work_dir, clip_id_for(talking_face.video_path, short_dub_wav))
+    own = int(np.load(layout.artifact("stabilize", "landmarks.npz"))["canonical_size"])
+    above = cfg.model_copy(update={"generate": cfg.generate.model_copy(update={"max_canonical_size": own + 64})})
+    _, ran, _ = _run(talking_face, short_dub_wav, out, above)
+    assert ran[0] == "stabilize" and int(np.load(layout.artifact("stabilize", "landmarks.npz"))["canonical_size"]) == own
+    below = cfg.model_copy(update={"generate": cfg.generate.model_copy(update={"max_canonical_size": own - 64})})
+    _, ran, reused = _run(talking_face, short_dub_wav, out, below)
+    assert ran == ["stabilize", "generate", "enhance", "blend", "remux", "drift"]
+    assert reused == ["probe", "audio_clean", "face_detect"]
+    assert int(np.load(layout.artifact("stabilize", "landmarks.npz"))["canonical_size"]) == own - 64
+    assert media.probe(out).video.n_frames > 0
 
 
 def test_a_failed_run_records_the_stage_and_error(tmp_path, media_dir):

@@ -38,4 +38,4 @@ def test_landmarks_every_second_frame_stay_close_to_every_frame(tmp_path, talkin
 def test_the_fast_preset_processes_the_mouth_smaller_and_sparser():
     fast, default = load_config(preset="fast"), load_config()
     assert fast.stabilize.every_nth == 2 and default.stabilize.every_nth == 1
-    assert fast.generate.canonical_size == 224 and default.generate.canonical_size is None
+    assert fast.generate.max_canonical_size == 224 and default.generate.max_canonical_size is None

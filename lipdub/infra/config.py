@@ -70,7 +70,8 @@ class StabilizeConfig(_Section):
 
 class GenerateConfig(_Section):
     backend: str = "retrieval"
-    canonical_size: int | None = Field(None, description="side of the canonical face image, px; default: the face's own resolution")
+    canonical_size: int | None = Field(None, ge=64, description="side of the canonical face image, px; default: the face's own resolution")
+    max_canonical_size: int | None = Field(None, ge=64, description="when the side follows the face: at most this many px (a smaller face keeps its own)")
     context_frames: int = Field(4, description="audio context on each side of a frame for the audio-to-mouth model")
     # strong shrinkage: a speaker mapping from 5-10 s of footage follows noise in the
     # audio at 10 (jittery mouths, 1.4-1.5x frame-to-frame change on anchor-man); at 100
@@ -176,8 +177,12 @@ class Config(_Section):
         return self.model_copy(update=update)
 
     def section_hash(self, name: str) -> str:
-        """Stable hash of one section, for stage cache keys."""
-        return _digest(getattr(self, name).model_dump(mode="json"))
+        """Stable hash of one section ("blend") or one setting ("generate.canonical_size"), for
+        stage cache keys: a stage keyed on a setting of another stage's section reruns when
+        that setting changes, not when the rest of that section does."""
+        section, _, setting = name.partition(".")
+        value = getattr(self, section)
+        return _digest(getattr(value, setting) if setting else value.model_dump(mode="json"))
 
     def config_hash(self) -> str:
         return _digest(self.model_dump(mode="json", exclude={"work_dir", "manifest_dir", "ray", "storage"}))

@@ -106,7 +106,7 @@ def fill_between(points: np.ndarray, skipped: np.ndarray) -> np.ndarray:
     return out
 
 
-def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_dir: Path, cfg: StabilizeConfig, canonical_size: int | None, tiny: bool, engine: Engine = LOCAL) -> StabilizeRecord:
+def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_dir: Path, cfg: StabilizeConfig, canonical_size: int | None, tiny: bool, engine: Engine = LOCAL, max_canonical_size: int | None = None) -> StabilizeRecord:
     faces = np.load(faces_npz)
     boxes = faces["boxes"].copy()
     skipped = np.ones(len(boxes), bool)
@@ -120,7 +120,7 @@ def stabilize(video: Path, stream: media.VideoStreamInfo, faces_npz: Path, out_d
     if found.sum() < min(max(3, 0.05 * len(found)), len(found)):  # a still image has one frame
         raise LipdubError(video, f"no face found (face landmarks in only {found.sum()} of {len(found)} frames)")
     lm = _smooth(raw[:, :, :2], cfg.smooth_lips_frames)
-    canonical_size = canonical_size or fg.auto_canonical_size(lm)
+    canonical_size = canonical_size or fg.auto_canonical_size(lm, max_canonical_size)
     template = fg.canonical_template(lm[:, fg.STABLE], canonical_size)
     to_canon = np.full((len(lm), 2, 3), np.nan, np.float32)
     for i in np.flatnonzero(found):
@@ -153,8 +153,8 @@ def run_stabilize(clip: ClipRun) -> StabilizeRecord:
     stream = video_stream(clip.video, clip.record("probe", ProbeRecord))
     faces = clip.layout.artifact("face_detect", "faces.npz")
     tiny = clip.record("face_detect", FaceRecord).tiny
-    size = clip.config.generate.canonical_size
-    return clip.run("stabilize", ["stabilize"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, size, tiny, clip.engine))
+    gen = clip.config.generate
+    return clip.run("stabilize", ["stabilize", "generate.canonical_size", "generate.max_canonical_size"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, gen.canonical_size, tiny, clip.engine, gen.max_canonical_size))
 
 
 stabilize_task = stage_task(run_stabilize)
