@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 
@@ -55,7 +56,29 @@ def test_fix_slides_the_audio_back_into_sync(shifted_clips, tmp_path):
     assert abs(rec.after.offset_frames) <= 2.5 and rec.after.verdict != "unacceptable"
     info = media.probe(out)
     assert info.video.n_frames == media.probe(shifted_clips[6].video_path).video.n_frames
-    assert info.audio.codec == "aac"
+    assert info.audio.codec == "aac" and _audio_bitrate(out) > 150_000  # remux.audio_bitrate: 192k
+
+
+def _audio_bitrate(path) -> int:
+    with av.open(str(path)) as f:
+        return f.streams.audio[0].bit_rate
+
+
+def test_fix_encodes_the_sound_at_the_configured_bitrate(shifted_clips, tmp_path):
+    video = shifted_clips[6].video_path
+    clip = ClipRun.start(video, video, tmp_path / "o.mp4", load_config(work_dir=tmp_path / "w", remux={"audio_bitrate": 64_000}), job="doctor")
+    run_stages(clip, DOCTOR_STAGES)
+    assert _audio_bitrate(clip.layout.artifact("repair", "fixed.mp4")) < 80_000
+
+
+def test_a_new_analysis_rate_measures_again_on_the_same_landmarks(shifted_clips, tmp_path):
+    """sync_analysis reads the audio at audio.analysis_sample_rate: its cache keys on that setting."""
+    video = shifted_clips[0].video_path
+    _doctor(video, tmp_path / "w")
+    again = ClipRun.start(video, video, None, load_config(work_dir=tmp_path / "w", audio={"analysis_sample_rate": 8000}), job="doctor")
+    run_stages(again, DOCTOR_STAGES[:-1])
+    assert "stabilize" in again.cached and "sync_analysis" not in again.cached
+    assert again.records["sync_analysis"].sync.offset_frames == pytest.approx(0, abs=2.5)
 
 
 @pytest.mark.parametrize("stretch", [1.01, 0.995, 1.0])

@@ -53,7 +53,7 @@ def plan_audio(result: SyncResult, fps: float, plan: RepairPlan, slide_above_fra
     return plan
 
 
-def apply(video: Path, audio: Path | None, plan: RepairPlan, out_path: Path) -> None:
+def apply(video: Path, audio: Path | None, plan: RepairPlan, out_path: Path, audio_bitrate: int = 192_000) -> None:
     """Write the repaired clip: the video's own frames, the corrected audio, no new shift."""
     samples, rate = media.read_audio(audio or video)
     if audio is None:  # keep the picture's clock: drop audio that starts before the first frame
@@ -64,4 +64,4 @@ def apply(video: Path, audio: Path | None, plan: RepairPlan, out_path: Path) -> 
         samples = media.time_stretch(samples, rate, plan.tempo)
     if plan.delay_s:
         samples = media.shift_audio(samples, rate, plan.delay_s)
-    media.remux_with_audio(video, samples, rate, out_path, plan.retime_fps)
+    media.remux_with_audio(video, samples, rate, out_path, plan.retime_fps, audio_bitrate)

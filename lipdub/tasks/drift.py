@@ -90,7 +90,7 @@ def run_drift(clip: ClipRun) -> DriftRecord:
     at = clip.layout.artifact
     cfg = clip.config
     return clip.run(
-        "drift", ["drift"], ["remux"], [], DriftRecord,
+        "drift", ["drift", "stabilize.landmarker", "audio.analysis_sample_rate"], ["remux"], [], DriftRecord,
         lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), at("face_detect", "faces.npz"), at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate, clip.engine),
     )
 

@@ -121,7 +121,7 @@ def run_generate(clip: ClipRun) -> GenerateRecord:
     at = clip.layout.artifact
     cfg = clip.config
     return clip.run(
-        "generate", ["generate", "remux"], ["probe", "audio_clean", "stabilize"], [], GenerateRecord,
+        "generate", ["generate", "remux.sync_mode"], ["probe", "audio_clean", "stabilize"], [], GenerateRecord,
         # one call, but on the engine: the generator's model lives where the others do
         lambda out: clip.engine.map(generate, [(clip.video, probe_rec, stream, at("stabilize", "landmarks.npz"), at("audio_clean", "analysis.wav"), at("audio_clean", "source_analysis.wav"), out, cfg.generate, cfg.remux.sync_mode)])[0],
     )

@@ -22,7 +22,7 @@ class RepairRecord(BaseModel):
     windows_after: list[dict]
 
 
-def repair(video: Path, audio: Path | None, landmarks_npz: Path, analysis: SyncAnalysisRecord, out_dir: Path, cfg: DriftConfig, analysis_rate: int) -> RepairRecord:
+def repair(video: Path, audio: Path | None, landmarks_npz: Path, analysis: SyncAnalysisRecord, out_dir: Path, cfg: DriftConfig, analysis_rate: int, audio_bitrate: int = 192_000) -> RepairRecord:
     names = {f.name for f in analysis.findings}
     plan = RepairPlan()
     retime = needs_retime(names)
@@ -34,7 +34,7 @@ def repair(video: Path, audio: Path | None, landmarks_npz: Path, analysis: SyncA
         before = analysis.sync.result(analysis.windows)
     plan = plan_audio(before, analysis.fps, plan, cfg.slide_above_frames)
     fixed = out_dir / "fixed.mp4"
-    apply(video, audio, plan, fixed)
+    apply(video, audio, plan, fixed, audio_bitrate)
     after, _ = measure_file(fixed, None, landmarks_npz, cfg, analysis_rate)
     plot_offsets(before, out_dir / "sync.png", f"{video.name}: after repair {after.sync_class}", cfg.fine_frames, cfg.noticeable_frames, after=after)
     return RepairRecord(steps=plan.steps or ["none needed: remuxed as is"], after=SyncMetrics.of(after), windows_after=[w.__dict__ for w in after.windows])
@@ -45,7 +45,10 @@ def run_repair(clip: ClipRun) -> RepairRecord:
     analysis = clip.record("sync_analysis", SyncAnalysisRecord)
     cfg = clip.config
     lm = clip.layout.artifact("stabilize", "landmarks.npz")
-    return clip.run("repair", ["drift", "remux"], ["sync_analysis"], [], RepairRecord, lambda out: repair(clip.video, audio, lm, analysis, out, cfg.drift, cfg.audio.analysis_sample_rate))
+    return clip.run(
+        "repair", ["drift", "audio.analysis_sample_rate", "remux.audio_bitrate"], ["sync_analysis"], [], RepairRecord,
+        lambda out: repair(clip.video, audio, lm, analysis, out, cfg.drift, cfg.audio.analysis_sample_rate, cfg.remux.audio_bitrate),
+    )
 
 
 repair_task = stage_task(run_repair)

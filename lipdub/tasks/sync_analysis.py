@@ -68,7 +68,7 @@ def run_sync_analysis(clip: ClipRun) -> SyncAnalysisRecord:
     audio = None if clip.audio == clip.video else clip.audio
     lm = clip.layout.artifact("stabilize", "landmarks.npz")
     cfg = clip.config
-    return clip.run("sync_analysis", ["drift"], ["stabilize"], [clip.audio], SyncAnalysisRecord, lambda out: sync_analysis(clip.video, audio, lm, out, cfg.drift, cfg.audio.analysis_sample_rate))
+    return clip.run("sync_analysis", ["drift", "audio.analysis_sample_rate"], ["stabilize"], [clip.audio], SyncAnalysisRecord, lambda out: sync_analysis(clip.video, audio, lm, out, cfg.drift, cfg.audio.analysis_sample_rate))
 
 
 sync_analysis_task = stage_task(run_sync_analysis)
