@@ -7,6 +7,10 @@ For every clip in ../shared/media/clips (in sync as shipped):
 - the untouched clip (and its looped version): any false alarm?
 - `--fix` on real files (shifted; and stretched by +-0.5 % on the clip looped to >= 40 s
   and written as a file): the residual offset of the repaired file.
+- the same stretches, and `--fix` at +-0.5 %, on a minute-long clip whose mouths never
+  repeat: lipdub's own dub of the clip with speech/en-60s.wav (a looped clip repeats
+  its sound every few seconds, which can line up at a wrong lag and rate). This is
+  also the drift stage's own job: verifying lipdub's outputs.
 
 Prints Markdown tables and an overall line; writes results.jsonl under --out.
 """
@@ -31,12 +35,14 @@ from lipdub.infra.clip_run import ClipRun  # noqa: E402
 from lipdub.infra.config import load_config  # noqa: E402
 from lipdub import phones  # noqa: E402
 from lipdub.sync import measure_sync, mouth_features  # noqa: E402
-from lipdub.tasks import face_detect, probe, repair, stabilize, sync_analysis  # noqa: E402
+from lipdub.infra.layout import STAGES  # noqa: E402
+from lipdub.tasks import face_detect, probe, repair, run_stages, stabilize, sync_analysis  # noqa: E402
 
 SHIFTS = list(range(-10, 11))
 STRETCHES = [-1.0, -0.5, -0.3, 0.3, 0.5, 1.0]  # percent: audio this much longer (later and later)
 LOOP_MIN_S = 40.0
 RATE = 16000
+LONG_SPEECH = "en-60s.wav"  # the minute of English speech the long dubs are made with
 
 
 def landmarks(video: Path, work: Path, cfg) -> tuple[np.ndarray, np.ndarray]:
@@ -119,6 +125,32 @@ def looped_file(video: Path, n_loops: int, out: Path) -> Path:
     return out
 
 
+def long_dub(video: Path, speech: Path, out: Path, cfg) -> Path:
+    """lipdub's dub of the clip with a long speech file: mouths made for a minute of speech."""
+    output = out / f"{video.stem}-dub-{speech.stem}.mp4"
+    clip = ClipRun.start(video, speech, output, cfg)
+    run_stages(clip, STAGES)
+    clip.publish(clip.layout.artifact("remux", "output.mp4"))
+    return output
+
+
+def stretch_rows_of(name: str, lips, valid, audio, times, fps, cfg, results: list, test: str) -> list[tuple]:
+    """Each of STRETCHES applied to the sound: (clip, percent, true slope, measured slope, class)."""
+    rows = []
+    for p in STRETCHES:
+        r = measure_sync(lips, valid, stretched(audio, p), RATE, times, fps, cfg.drift)
+        true_slope = p / 100 * fps * 60
+        rows.append((name, p, true_slope, r.drift_frames_per_min, r.sync_class))
+        results.append({"clip": name, "test": test, "percent": p, "true_slope": true_slope, "slope": r.drift_frames_per_min, "class": r.sync_class})
+    return rows
+
+
+def stretch_summary(rows: list[tuple]) -> tuple[list[tuple], list[float]]:
+    """The stretches classed growing, and each one's slope error (fraction of the true slope)."""
+    growing = [r for r in rows if r[4] == "growing_drift"]
+    return growing, [abs(r[3] - r[2]) / abs(r[2]) for r in growing]
+
+
 def stretched_samples(samples: np.ndarray, percent: float) -> np.ndarray:
     """Every channel slowed by `percent`, cut to the original length (as `stretched`)."""
     return np.stack([stretched(samples[:, c], percent) for c in range(samples.shape[1])], axis=1)
@@ -130,6 +162,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("/tmp/lipdub-sync-bench"))
     ap.add_argument("--clips", default="")
     ap.add_argument("--no-fix", action="store_true", help="skip the repair part (real files)")
+    ap.add_argument("--no-long-dubs", action="store_true", help=f"skip the stretches on each clip's dub with speech/{LONG_SPEECH} (about 2 min a clip)")
     args = ap.parse_args()
     args.media = media_dir(args.media)
     if (status := folders_problem("sync_doctor", args.media, args.out)) is not None:
@@ -141,7 +174,10 @@ def main() -> int:
     clips = [p for p in sorted(clips_dir.glob("*.mp4")) if not keep or p.stem in keep]
     print(f"# sync doctor benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}\n")
     results: list[dict] = []
-    shift_rows, stretch_rows, alarm_rows, fix_rows = [], [], [], []
+    shift_rows, stretch_rows, alarm_rows, fix_rows, long_rows, long_fix_rows = [], [], [], [], [], []
+    long_speech = args.media / "speech" / LONG_SPEECH
+    if not args.no_long_dubs and not long_speech.exists():
+        print(f"no {long_speech}: the long-dub part is skipped", file=sys.stderr)
     for video in clips:
         lips, valid = landmarks(video, args.out, cfg)
         info = media.probe(video)
@@ -165,11 +201,7 @@ def main() -> int:
         untouched = measure_sync(l_lips, l_valid, l_audio, RATE, l_times, fps, cfg.drift)
         plain = measure_sync(lips, valid, audio, RATE, times, fps, cfg.drift)
         alarm_rows.append((video.stem, plain.sync_class, plain.offset_frames, untouched.sync_class, untouched.offset_frames, untouched.drift_frames_per_min, closing, n_closing))
-        for p in STRETCHES:
-            r = measure_sync(l_lips, l_valid, stretched(l_audio, p), RATE, l_times, fps, cfg.drift)
-            true_slope = p / 100 * fps * 60
-            stretch_rows.append((video.stem, p, true_slope, r.drift_frames_per_min, r.sync_class))
-            results.append({"clip": video.stem, "test": "stretch", "percent": p, "true_slope": true_slope, "slope": r.drift_frames_per_min, "class": r.sync_class})
+        stretch_rows += stretch_rows_of(video.stem, l_lips, l_valid, l_audio, l_times, fps, cfg, results, "stretch")
         if not args.no_fix:
             for k in (-7, -3, 4, 8):
                 row = fix_residual(video, lambda s, rate, k=k: media.shift_audio(s, rate, k / fps), fps, args.out, cfg, f"{video.stem}-shift{k:+d}")
@@ -180,24 +212,36 @@ def main() -> int:
                 row = fix_residual(long_clip, lambda s, rate, p=p: stretched_samples(s, p), fps, args.out, cfg, f"{video.stem}-looped-stretch{p:+.1f}%")
                 fix_rows.append(row)
                 results.append({"clip": video.stem, "test": "fix", **row})
+        if not args.no_long_dubs and long_speech.exists():
+            dubbed = long_dub(video, long_speech, args.out, cfg)
+            d_lips, d_valid = landmarks(dubbed, args.out, cfg)
+            d_info = media.probe(dubbed)
+            d_audio = media.read_audio(dubbed, RATE, mono=True)[0][:, 0]
+            long_rows += stretch_rows_of(video.stem, d_lips, d_valid, d_audio, d_info.frame_times_in_audio_s(), d_info.video.actual_fps, cfg, results, "long_dub_stretch")
+            if not args.no_fix:
+                for p in (-0.5, 0.5):
+                    row = fix_residual(dubbed, lambda s, rate, p=p: stretched_samples(s, p), d_info.video.actual_fps, args.out, cfg, f"{video.stem}-dub-stretch{p:+.1f}%")
+                    long_fix_rows.append(row)
+                    results.append({"clip": video.stem, "test": "long_dub_fix", **row})
         print(f"done {video.stem}", file=sys.stderr, flush=True)
 
     print("## shifts (-10..+10 frames)\n\n| clip | within +-1 frame | median error | max error | untouched reads | within +-1 of untouched + shift | within +-1 of /p b m/ closing + shift |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, frac, med, worst, zero, tracked, crossed in shift_rows:
         print(f"| {name} | {frac:.0%} | {med:.2f} | {worst:.2f} | {zero:+.2f} | {tracked:.0%} | {crossed:.0%} |")
-    print("\n## stretches (clip looped to >= 40 s)\n\n| clip | stretch % | true slope (frames/min) | measured | class |\n| --- | ---: | ---: | ---: | --- |")
-    for name, p, true_slope, slope, cls in stretch_rows:
-        print(f"| {name} | {p:+.1f} | {true_slope:+.2f} | {slope:+.2f} | {cls} |")
+    for title, rows in (("clip looped to >= 40 s", stretch_rows), (f"lipdub's 60 s dub of the clip with {LONG_SPEECH}: no loop", long_rows)):
+        if rows:
+            print(f"\n## stretches ({title})\n\n| clip | stretch % | true slope (frames/min) | measured | class |\n| --- | ---: | ---: | ---: | --- |")
+            for name, p, true_slope, slope, cls in rows:
+                print(f"| {name} | {p:+.1f} | {true_slope:+.2f} | {slope:+.2f} | {cls} |")
     print("\n## untouched clips (false alarms)\n\n| clip | class | offset | looped class | looped offset | looped drift | /p b m/ cross-check | /p b m/ found |\n| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |")
     for name, c1, o1, c2, o2, d2, bo, bn in alarm_rows:
         print(f"| {name} | {c1} | {o1:+.2f} | {c2} | {o2:+.2f} | {d2:+.2f} | {bo:+.2f} | {bn} |")
-    if fix_rows:
+    if fix_rows or long_fix_rows:
         print("\n## --fix on real files\n\n| case | before | steps | after | class after |\n| --- | ---: | --- | ---: | --- |")
-        for r in fix_rows:
+        for r in fix_rows + long_fix_rows:
             print(f"| {r['case']} | {r['before']:+.2f} | {'; '.join(r['steps'])} | {r['after']:+.2f} | {r['class_after']} |")
     within = np.mean([row[1] for row in shift_rows])
-    growing = [r for r in stretch_rows if r[4] == "growing_drift"]
-    slope_err = [abs(r[3] - r[2]) / abs(r[2]) for r in growing]
+    growing, slope_err = stretch_summary(stretch_rows)
     alarms = sum(r[1] != "in_sync" for r in alarm_rows) + sum(r[3] != "in_sync" for r in alarm_rows)
     residual = [abs(r["after"]) for r in fix_rows if r["after"] is not None]
     tracked = np.mean([row[5] for row in shift_rows])
@@ -206,6 +250,11 @@ def main() -> int:
           f"{crossed:.0%} of the /p b m/ closing plus the shift); stretches classed growing {len(growing)}/{len(stretch_rows)}, "
           f"median slope error {np.median(slope_err) if slope_err else float('nan'):.0%} (target <= 25 %); false alarms {alarms} (target 0); "
           f"residual after --fix: max {max(residual) if residual else float('nan'):.2f} frames, within 1 frame {np.mean(np.array(residual) <= 1.0) if residual else float('nan'):.0%}")
+    if long_rows:
+        growing, slope_err = stretch_summary(long_rows)
+        residual = [abs(r["after"]) for r in long_fix_rows if r["after"] is not None]
+        print(f"60 s dubs (no loop): stretches classed growing {len(growing)}/{len(long_rows)}, median slope error {np.median(slope_err) if slope_err else float('nan'):.0%}, "
+              f"worst {max(slope_err) if slope_err else float('nan'):.0%}; residual after --fix within 1 frame {sum(r <= 1.0 for r in residual)}/{len(residual)}")
     with open(args.out / "results.jsonl", "w") as fh:
         for r in results:
             fh.write(json.dumps(r, default=float) + "\n")
