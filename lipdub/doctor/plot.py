@@ -15,12 +15,14 @@ def plot_offsets(result: SyncResult, out_png: Path, title: str, fine: int = 2, n
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
     end = max([w.end_s for w in result.windows] + [1.0])
+    offsets = [abs(w.offset_frames) for res in (result, after) if res is not None for w in res.windows]
+    limit = max([15.0] + [np.ceil(o) + 1 for o in offsets if np.isfinite(o)])
     ax.axhspan(-fine, fine, color="#d8f0d8", label=f"fine (<= {fine} frames)")
     for sign in (1, -1):
         ax.axhspan(sign * fine, sign * noticeable, color="#f8ecc8", label="noticeable" if sign > 0 else None)
-        ax.axhspan(sign * noticeable, sign * 15, color="#f6d4d0", label="unacceptable" if sign > 0 else None)
+        ax.axhspan(sign * noticeable, sign * limit, color="#f6d4d0", label="unacceptable" if sign > 0 else None)
     for res, colour, name in ((result, "#1f4e9c", names[0]), (after, "#2e7d32", names[1])):
         if res is None or not res.windows:
             continue
@@ -33,11 +35,11 @@ def plot_offsets(result: SyncResult, out_png: Path, title: str, fine: int = 2, n
         else:
             ax.axhline(res.offset_frames, color=colour, ls="--", lw=1, label=f"{name}: {res.offset_frames:+.1f} frames, {res.sync_class}")
     ax.set_xlim(0, end)
-    ax.set_ylim(-15, 15)
+    ax.set_ylim(-limit, limit)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("offset (frames, + = audio late)")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)  # below: never over the data
     fig.tight_layout()
-    fig.savefig(out_png)
+    fig.savefig(out_png, bbox_inches="tight")
     plt.close(fig)
