@@ -207,8 +207,10 @@ def _rate_search(score_at, frame_times_s: np.ndarray, fps: float, max_lag: int) 
     return best_rate, start_lag, top
 
 
-def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_rate: int, frame_times_s: np.ndarray, fps: float, cfg: DriftConfig = DriftConfig()) -> SyncResult:
-    """Sync of one clip: lips (frames, 40, 2) canonical, mono audio, each frame's time on the audio's clock."""
+def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_rate: int, frame_times_s: np.ndarray, fps: float, cfg: DriftConfig = DriftConfig(), find_drift: bool = True) -> SyncResult:
+    """Sync of one clip: lips (frames, 40, 2) canonical, mono audio, each frame's time on the audio's clock.
+
+    find_drift=False reads the offset alone: no rate search, which costs hundreds of fits on a long clip."""
     max_lag, calibration_frames = cfg.max_lag_frames, cfg.calibration_frames
     def cannot(reason: str) -> SyncResult:
         return SyncResult(float("nan"), 0.0, float("nan"), "cannot_tell", "unknown", reason, [])
@@ -274,7 +276,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
         windows.append(SyncWindow(float(frame_times_s[start]), float(frame_times_s[min(start + n_win, len(valid)) - 1]), _peak(ws, lags) - calibration_frames, float(ws.max())))
     span_s = frame_times_s[-1] - frame_times_s[0]
     drift, at_zero = float("nan"), float("nan")
-    if span_s >= MIN_DRIFT_SPAN_S:  # shorter clips drift too little to tell from noise
+    if find_drift and span_s >= MIN_DRIFT_SPAN_S:  # shorter clips drift too little to tell from noise
         def rate_score(lag: float, rate: float) -> float:
             x, counts = features(lag, rate)
             return float(mode_r(predict(x, counts), np.flatnonzero(counts)) @ weights)
