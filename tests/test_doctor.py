@@ -64,6 +64,29 @@ def _audio_bitrate(path) -> int:
         return f.streams.audio[0].bit_rate
 
 
+def test_a_repair_that_falls_short_is_measured_and_repaired_again(shifted_clips, tmp_path, monkeypatch):
+    """A misread offset or drift leaves part of itself behind; the repaired file is read
+    again and corrected once more (here the first slide is made to cover half the offset)."""
+    from lipdub.tasks import repair as repair_stage
+
+    calls = []
+
+    def half_first_slide(result, fps, plan, slide_above):
+        plan = plan_audio(result, fps, plan, slide_above)
+        if not calls:
+            plan.delay_s /= 2
+        calls.append(plan.delay_s)
+        return plan
+
+    monkeypatch.setattr(repair_stage, "plan_audio", half_first_slide)
+    clip = _doctor(shifted_clips[6].video_path, tmp_path / "w", tmp_path / "fixed.mp4")
+    rec = clip.records["repair"]
+    assert len(calls) == 2 and calls[1] == pytest.approx(calls[0], abs=0.06)  # the half left behind is found
+    assert any(step.startswith("measured the repaired file again: slide audio") for step in rec.steps)
+    assert abs(rec.after.offset_frames) <= 1.5 and rec.after.verdict == "fine"
+    assert not (clip.layout.stage_dir("repair") / "fixed.again.mp4").exists()
+
+
 def test_fix_encodes_the_sound_at_the_configured_bitrate(shifted_clips, tmp_path):
     video = shifted_clips[6].video_path
     clip = ClipRun.start(video, video, tmp_path / "o.mp4", load_config(work_dir=tmp_path / "w", remux={"audio_bitrate": 64_000}), job="doctor")

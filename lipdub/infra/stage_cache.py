@@ -41,7 +41,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "remux": 2,
     "drift": 14,
     "sync_analysis": 12,
-    "repair": 16,
+    "repair": 17,
 }
 
 
