@@ -153,6 +153,10 @@ def run(
     row = _run_flow(call, cfg, video, audio, output, STAGES, verbose)
     after = "n/a" if row.sync_offset_frames_after is None else f"{row.sync_offset_frames_after:+.1f} frames ({row.sync_verdict_after})"
     out.print(f"wrote {output}: {row.output_duration_s:.2f} s at {row.actual_fps:.3f} fps, sync {after}; manifest in {cfg.manifests}", soft_wrap=True, highlight=False)
+    before = row.sync_offset_frames_before
+    if before is not None and row.sync_verdict_before not in ("fine", "unknown", None):
+        out.print(f"note: {video}'s own sound is {before:+.1f} frames off its lips ({row.sync_verdict_before}); the dub's mouths follow the dub, "
+                  f"and `lipdub doctor {video}` says why the source is off", soft_wrap=True, highlight=False)
 
 
 @app.command()
