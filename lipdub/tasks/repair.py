@@ -43,7 +43,7 @@ def repair(video: Path, audio: Path | None, landmarks_npz: Path, analysis: SyncA
     return RepairRecord(steps=plan.steps or ["none needed: remuxed as is"], after=SyncMetrics.of(after), windows_after=[w.__dict__ for w in after.windows])
 
 
-def worst_offset(result: SyncResult) -> float:
+def _worst_offset(result: SyncResult) -> float:
     """The largest offset a viewer sees over the clip, in frames (inf when there is no reading)."""
     if result.sync_class == "cannot_tell" or not result.windows:
         return float("inf") if result.sync_class == "cannot_tell" else abs(result.offset_frames)
@@ -62,7 +62,7 @@ def _second_pass(fixed: Path, after: SyncResult, fps: float, plan: RepairPlan, l
     second = fixed.with_name("fixed.again.mp4")
     apply(fixed, None, again, second, audio_bitrate)
     reread, _ = measure_file(second, None, landmarks_npz, cfg, analysis_rate)
-    if worst_offset(reread) < worst_offset(after):
+    if _worst_offset(reread) < _worst_offset(after):
         second.replace(fixed)
         plan.steps += [f"measured the repaired file again: {again.steps[0]}", *again.steps[1:]]
         return reread
