@@ -151,12 +151,12 @@ def run(
         return dub_clip(video, audio, output, cfg, on_event=board)
 
     row = _run_flow(call, cfg, video, audio, output, STAGES, verbose)
+    from lipdub.flows.summary import source_off_note
+
     after = "n/a" if row.sync_offset_frames_after is None else f"{row.sync_offset_frames_after:+.1f} frames ({row.sync_verdict_after})"
     out.print(f"wrote {output}: {row.output_duration_s:.2f} s at {row.actual_fps:.3f} fps, sync {after}; manifest in {cfg.manifests}", soft_wrap=True, highlight=False)
-    before = row.sync_offset_frames_before
-    if before is not None and row.sync_verdict_before not in ("fine", "unknown", None):
-        out.print(f"note: {video}'s own sound is {before:+.1f} frames off its lips ({row.sync_verdict_before}); the dub's mouths follow the dub, "
-                  f"and `lipdub doctor {video}` says why the source is off", soft_wrap=True, highlight=False)
+    if note := source_off_note(row.sync_offset_frames_before, row.sync_verdict_before):
+        out.print(f"note: {note}; the dub's mouths follow the dub, and `lipdub doctor {video}` says why the source is off", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -254,6 +254,8 @@ def batch(
     def show(clip: dict) -> None:
         colour = "green" if clip["status"] == "ok" else "red"
         detail = f"{clip['video']} -> {clip['output']}  sync {clip['sync_after']}" if clip["status"] == "ok" else clip["error"]
+        if clip["status"] == "ok" and clip["source_note"]:
+            detail += f"  (note: {clip['source_note']})"
         err.print(f"[{colour}]{clip['status']:>6}[/] row {clip['row']}: {detail}", highlight=False, soft_wrap=True)
 
     api = LocalPrefectAPI()

@@ -17,6 +17,7 @@ from prefect.states import Failed
 from lipdub import __version__, error_text
 from lipdub.flows.artifacts import batch_artifact
 from lipdub.flows.dub_clip import dub_clip
+from lipdub.flows.summary import source_off_note
 from lipdub.infra import storage
 from lipdub.infra.config import Config, load_config
 from lipdub.infra.engine import RayEngine, engine_for, warm
@@ -50,7 +51,7 @@ def dub_batch(jobs: str, output_prefix: str, config: Config | str | None = None,
     clips, failures, run_ids, reused = [], [], [], 0
     for n, job in enumerate(rows, start=1):
         output = job.output_under(str(output_prefix))
-        entry = {"row": n, "video": job.video, "audio": job.audio, "status": "ok", "output": output, "sync_after": "", "error": ""}
+        entry = {"row": n, "video": job.video, "audio": job.audio, "status": "ok", "output": output, "sync_after": "", "source_note": "", "error": ""}
         try:
             row = dub_clip(job.video, job.audio, output, job.config(cfg))
         except Exception as exc:  # noqa: BLE001 - recorded; the batch goes on
@@ -62,6 +63,7 @@ def dub_batch(jobs: str, output_prefix: str, config: Config | str | None = None,
             reused += set(row.stages_cached) >= set(STAGES)
             if row.sync_offset_frames_after is not None:
                 entry["sync_after"] = f"{row.sync_offset_frames_after:+.1f} ({row.sync_verdict_after})"
+            entry["source_note"] = source_off_note(row.sync_offset_frames_before, row.sync_verdict_before)
         clips.append(entry)
         print(f"[{n}/{len(rows)}] {entry['status']} {job.video}: {entry['error'] or entry['output'] + ', sync ' + entry['sync_after']}")
         if on_clip:

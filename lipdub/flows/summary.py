@@ -38,6 +38,14 @@ def clip_row(clip: ClipRun) -> dict[str, Any]:
     return row
 
 
+def source_off_note(offset_frames: float | None, verdict: str | None) -> str:
+    """What a user should hear about the source itself: its own sound off its lips beyond
+    the fine tolerance ("" when it is not). The dub is made in sync either way."""
+    if offset_frames is None or verdict in ("fine", "unknown", None):
+        return ""
+    return f"the source's own sound is {offset_frames:+.1f} frames off its lips ({verdict})"
+
+
 def drift_rows(clip: ClipRun) -> list[DriftWindowRow]:
     if "drift" not in clip.records:
         return []
