@@ -32,3 +32,20 @@ def test_a_mouth_from_a_darker_frame_is_lit_like_its_target():
     skin = (slice(2, 10), slice(2, 62))
     assert abs(float(out[skin].mean()) - float(target[skin].mean())) <= 3.0
     assert abs(float(source[skin].mean()) - float(target[skin].mean())) > 20.0  # the premise: they differed
+
+
+def test_lips_from_a_frame_lit_at_another_angle_get_the_targets_lip_lightness():
+    """Same skin, darker lips (the light fell differently on them): the skin's match says
+    nothing is wrong, the lips' own statistics do."""
+    source, target = _mouth(lip_rows=16), _mouth(lip_rows=16)
+    source[32 - 8 : 32 + 8, 8:56] = (120, 30, 50)  # the same lipstick in shadow
+    out = ClassicalEnhancer(sharpen=0.0).enhance(source[None], target[None], np.ones((1, 64, 64), np.float32))[0]
+    lip = (slice(26, 38), slice(14, 50))
+
+    def lightness(img):
+        return float(cv2.cvtColor(img, cv2.COLOR_RGB2LAB)[lip][..., 0].mean())
+
+    assert lightness(target) - lightness(source) > 15  # the premise
+    assert abs(lightness(out) - lightness(target)) <= 4.0
+    skin = (slice(2, 10), slice(2, 62))
+    assert abs(float(out[skin].mean()) - float(target[skin].mean())) <= 3.0  # the skin stays matched

@@ -88,6 +88,7 @@ class GenerateConfig(_Section):
 class EnhanceConfig(_Section):
     backend: str = "classical"
     sharpen: float = Field(0.15, ge=0.0, description="unsharp-mask amount (more makes lips harder than the source)")
+    match_lips: bool = Field(True, description="give red lips the lightness of the target frame's lips, not only its skin's")
     weights: Path | None = None
 
 

@@ -36,7 +36,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "face_detect": 2,
     "stabilize": 4,
     "generate": 16,
-    "enhance": 3,
+    "enhance": 5,
     "blend": 3,
     "remux": 2,
     "drift": 14,
