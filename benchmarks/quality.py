@@ -56,7 +56,7 @@ from lipdub.sync import CONTEXT_FRAMES  # noqa: E402
 from lipdub.infra.layout import STAGES  # noqa: E402
 from lipdub.tasks import generate, run_stages  # noqa: E402
 from lipdub.tasks.probe import ProbeRecord, video_stream  # noqa: E402
-from lipdub.tasks.stabilize import StabilizeRecord, landmarks_in, mouth_opening  # noqa: E402
+from lipdub.tasks.stabilize import StabilizeRecord, landmarks_in, lips_for_sync, mouth_opening  # noqa: E402
 
 from common import DEFAULT_MEDIA, folders_problem  # noqa: E402
 from common import media_dir as media_dir_of  # noqa: E402
@@ -120,7 +120,7 @@ class Source:
 
     @property
     def usable(self) -> np.ndarray:
-        return self.lm["usable"] & ~np.isnan(self.lm["lips"][:, 0, 0])
+        return lips_for_sync(self.lm)[1]
 
 
 def load_source(clip: ClipRun) -> Source:

@@ -37,6 +37,7 @@ from lipdub import phones  # noqa: E402
 from lipdub.sync import measure_sync, mouth_features  # noqa: E402
 from lipdub.infra.layout import STAGES  # noqa: E402
 from lipdub.tasks import face_detect, probe, repair, run_stages, stabilize, sync_analysis  # noqa: E402
+from lipdub.tasks.stabilize import lips_for_sync  # noqa: E402
 
 SHIFTS = list(range(-10, 11))
 STRETCHES = [-1.0, -0.5, -0.3, 0.3, 0.5, 1.0]  # percent: audio this much longer (later and later)
@@ -49,8 +50,7 @@ def landmarks(video: Path, work: Path, cfg) -> tuple[np.ndarray, np.ndarray]:
     clip = ClipRun.start(video, video, None, cfg, job="doctor")
     for module in (probe, face_detect, stabilize):
         getattr(module, f"run_{module.__name__.rsplit('.', 1)[1]}")(clip)
-    lm = np.load(clip.layout.artifact("stabilize", "landmarks.npz"))
-    return np.nan_to_num(lm["lips"]), lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
+    return lips_for_sync(np.load(clip.layout.artifact("stabilize", "landmarks.npz")))
 
 
 def bilabial_offset(video: Path, lips: np.ndarray, valid: np.ndarray, times: np.ndarray, fps: float) -> tuple[float, int]:

@@ -14,6 +14,7 @@ from lipdub.infra.config import load_config
 from lipdub.infra.layout import DOCTOR_STAGES
 from lipdub.sync import SyncResult, _peak, _peak_on_shared_frames, _rate_search
 from lipdub.tasks import run_stages
+from lipdub.tasks.stabilize import lips_for_sync
 
 
 def _doctor(video, work, output=None):
@@ -34,7 +35,7 @@ def in_sync_signals(shifted_clips):
     them, each frame's time on the audio's clock, and the 16 kHz mono soundtrack."""
     video = shifted_clips[0].video_path
     lm = np.load(_doctor(video, video.parent / "signals-work").layout.artifact("stabilize", "landmarks.npz"))
-    lips, valid = np.nan_to_num(lm["lips"]), lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
+    lips, valid = lips_for_sync(lm)
     times = media.probe(video).frame_times_in_audio_s()
     return lips, valid, times, media.read_audio(video, 16000, mono=True)[0][:, 0]
 

@@ -19,7 +19,7 @@ from lipdub.infra.config import DriftConfig
 from lipdub.infra.engine import LOCAL, Engine
 from lipdub.doctor.plot import plot_offsets
 from lipdub.sync import SyncResult, SyncWindow, measure_sync
-from lipdub.tasks.stabilize import landmarks_in
+from lipdub.tasks.stabilize import landmarks_in, lips_for_sync
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
 
@@ -74,8 +74,8 @@ def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, s
     src_audio, src_rate = media.read_audio(source_wav, mono=True)
     if len(src_audio) > src_rate // 2:
         src_info = media.probe(video)
-        src_valid = lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
-        src_result = measure_sync(np.nan_to_num(lm["lips"]), src_valid, src_audio[:, 0], src_rate, src_info.frame_times_in_audio_s(), src_info.video.actual_fps, cfg)
+        src_lips, src_valid = lips_for_sync(lm)
+        src_result = measure_sync(src_lips, src_valid, src_audio[:, 0], src_rate, src_info.frame_times_in_audio_s(), src_info.video.actual_fps, cfg)
     windows = [{"which": which, **w.__dict__} for which, r in (("output", out_result), ("source", src_result)) if r for w in r.windows]
     (out_dir / "windows.json").write_text(json.dumps(windows, indent=1))
     title = f"{output_mp4.name}: dub {out_result.verdict}" + (f", source {src_result.verdict}" if src_result else "")

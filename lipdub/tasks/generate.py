@@ -21,6 +21,7 @@ from lipdub.models.base import GenerateRequest
 from lipdub.models import registry
 from lipdub.sync import measure_sync
 from lipdub.tasks.probe import ProbeRecord
+from lipdub.tasks.stabilize import lips_for_sync
 from lipdub.timeline import build_timeline
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
@@ -69,8 +70,8 @@ def source_offset_frames(lm: np.lib.npyio.NpzFile, audio: np.ndarray, rate: int,
     The speaker mapping learns from the source's sound as it is muxed, and reproduces the
     lag it learns: glasses-woman's sound reads 0.6 frames early, and her six dubs read 0.5
     frames early on average, where the generic mapping's dubs read 0 (benchmarks/quality.py)."""
-    valid = lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
-    result = measure_sync(np.nan_to_num(lm["lips"]), valid, audio, rate, frame_times_s, fps, find_drift=False)
+    lips, valid = lips_for_sync(lm)
+    result = measure_sync(lips, valid, audio, rate, frame_times_s, fps, find_drift=False)
     clear = result.sync_class in ("in_sync", "constant_offset") and not result.reason  # a weak reading's reason says so
     return float(result.offset_frames) if clear else 0.0
 

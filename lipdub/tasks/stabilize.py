@@ -47,6 +47,12 @@ def _smooth(series: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def lips_for_sync(lm) -> tuple[np.ndarray, np.ndarray]:
+    """A landmarks.npz's canonical lips (zeros where none) and the frames whose lips count:
+    usable (not tiny, not in profile) and found."""
+    return np.nan_to_num(lm["lips"]), lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
+
+
 def mouth_opening(lips_canonical: np.ndarray) -> np.ndarray:
     """Inner-lip gap (13 to 14) in canonical pixels, per frame."""
     upper, lower = fg.LIPS.index(fg.UPPER_INNER_LIP), fg.LIPS.index(fg.LOWER_INNER_LIP)

@@ -15,6 +15,7 @@ from lipdub.infra.config import DriftConfig
 from lipdub.infra.prefect_task import stage_task
 from lipdub.sync import SyncResult, measure_sync
 from lipdub.tasks.drift import SyncMetrics
+from lipdub.tasks.stabilize import lips_for_sync
 
 
 class SyncAnalysisRecord(BaseModel):
@@ -41,8 +42,8 @@ def measure_file(video: Path, audio: Path | None, landmarks_npz: Path, cfg: Drif
     lm = np.load(landmarks_npz)
     info = media.probe(video)
     samples, rate = media.read_audio(audio or video, analysis_rate, mono=True)
-    valid = lm["usable"] & ~np.isnan(lm["lips"][:, 0, 0])
-    result = measure_sync(np.nan_to_num(lm["lips"]), valid, samples[:, 0], rate, clock(info, audio is not None, retime), info.video.actual_fps, cfg)
+    lips, valid = lips_for_sync(lm)
+    result = measure_sync(lips, valid, samples[:, 0], rate, clock(info, audio is not None, retime), info.video.actual_fps, cfg)
     return result, info
 
 
