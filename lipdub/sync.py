@@ -71,6 +71,12 @@ def drift_line(offset_at_zero_frames: float, drift_frames_per_min: float, t_s: f
     return offset_at_zero_frames + drift_frames_per_min / 60.0 * t_s
 
 
+def worst_on_drift_line(offset_at_zero_frames: float, drift_frames_per_min: float, start_s: float, end_s: float) -> float:
+    """The drift line's offset furthest from 0 between start_s and end_s (signed): a viewer
+    sees the worst of a drifting clip, which may be fine at one end and far off at the other."""
+    return max((drift_line(offset_at_zero_frames, drift_frames_per_min, t) for t in (start_s, end_s)), key=abs)
+
+
 def mouth_features(lips: np.ndarray) -> np.ndarray:
     """Articulatory distances (inner and outer opening, widths, side openings) per frame.
 
@@ -292,8 +298,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
             if best is None or confidence < 0.05:  # no reading without drift: the offset mid-clip
                 offset = start_lag + rate * span_s / 2 * fps - calibration_frames
                 confidence = float(top - np.median(scores))
-            # a viewer sees the worst of it: a clip fine at the start may be far off by the end
-            worst = max((drift_line(at_zero, drift, t) for t in frame_times_s[[0, -1]]), key=abs)
+            worst = worst_on_drift_line(at_zero, drift, float(frame_times_s[0]), float(frame_times_s[-1]))
             return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), weak_reason(top), windows, at_zero)
     if best is None:
         return cannot(f"audio predicts the lips best at the end of the searched lags (+-{max_lag} frames): no peak inside them")

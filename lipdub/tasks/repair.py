@@ -12,7 +12,7 @@ from lipdub.doctor.repair import RepairPlan, apply, needs_retime, plan_audio
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import DriftConfig
 from lipdub.infra.prefect_task import stage_task
-from lipdub.sync import SyncResult
+from lipdub.sync import SyncResult, worst_on_drift_line
 from lipdub.tasks.drift import SyncMetrics
 from lipdub.tasks.sync_analysis import SyncAnalysisRecord, measure_file
 
@@ -48,7 +48,7 @@ def _worst_offset(result: SyncResult) -> float:
     if result.sync_class == "cannot_tell" or not result.windows:
         return float("inf") if result.sync_class == "cannot_tell" else abs(result.offset_frames)
     if result.sync_class == "growing_drift":
-        return max(abs(result.offset_at(t)) for t in (result.windows[0].start_s, result.windows[-1].end_s))
+        return abs(worst_on_drift_line(result.offset_at_zero_frames, result.drift_frames_per_min, result.windows[0].start_s, result.windows[-1].end_s))
     return abs(result.offset_frames)
 
 
