@@ -28,3 +28,16 @@ def folders_problem(script: str, media: Path, out: Path) -> int | None:
         print(f"{script}: --out {out} is inside the repository; choose a folder outside it", file=sys.stderr)
         return 2
     return None
+
+
+def dub(video: Path, speech: Path, output: Path, cfg):
+    """All stages in this process, as `lipdub run` runs them, the MP4 published at output;
+    the ClipRun, whose records and artifacts the measures read."""
+    from lipdub.infra.clip_run import ClipRun
+    from lipdub.tasks import run_stages
+    from lipdub.infra.layout import STAGES
+
+    clip = ClipRun.start(video, speech, output, cfg)
+    run_stages(clip, STAGES)
+    clip.publish(clip.layout.artifact("remux", "output.mp4"))
+    return clip

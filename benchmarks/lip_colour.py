@@ -23,17 +23,15 @@ from lipdub import face_geometry as fg
 from lipdub.infra.config import EnhanceConfig
 from lipdub.models.classical import ClassicalEnhancer
 
-OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
-INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
 EVERY = 3
 
 
 def lip_outline(lips: np.ndarray, shape: tuple[int, ...], origin: tuple[int, int]) -> np.ndarray:
     """The lips' pixels in a mouth image: inside the outer outline, outside the inner one."""
     mask = np.zeros(shape[:2], np.uint8)
-    for ring, value in ((OUTER, 1), (INNER, 0)):
-        pts = np.array([lips[fg.LIPS.index(k)] for k in ring]) - origin
-        cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], value)
+    outer = len(fg.LIPS_OUTER)  # lips hold the outer ring, then the inner one (fg.LIPS)
+    for ring, value in ((lips[:outer], 1), (lips[outer:], 0)):
+        cv2.fillPoly(mask, [np.round(ring - origin).astype(np.int32)], value)
     return mask.astype(bool)
 
 

@@ -59,13 +59,13 @@ from lipdub.tasks.probe import ProbeRecord, video_stream  # noqa: E402
 from lipdub.tasks.stabilize import StabilizeRecord, landmarks_in, lips_for_sync, mouth_opening  # noqa: E402
 
 from common import DEFAULT_MEDIA, folders_problem  # noqa: E402
+from common import dub as common_dub  # noqa: E402
 from common import media_dir as media_dir_of  # noqa: E402
 DEFAULT_OUT = Path("/tmp/lipdub-quality")
 EXCLUDED_SPEECH = {"en-60s.wav"}  # a minute of speech: too long for a routine run
 STRIP_SPEECH = "fr-7s.wav"  # the strip of each clip shows this dub when it is in the run
 
 PREP_STAGES = STAGES[: STAGES.index("generate")]
-ALL_STAGES = STAGES
 
 RANDOM_DRAWS = 20
 RIDGE_ALPHA = 30.0  # the regularisation lipdub.sync scores audio -> mouth with
@@ -233,10 +233,7 @@ def dub(video: Path, speech: Path, cfg: Config, out_dir: Path) -> ClipRun:
     """All nine stages in this process, as `lipdub run --language` would run them; the MP4 lands
     in out_dir for watching (measures read the remux stage's own file, which is the same bytes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    clip = ClipRun.start(video, speech, out_dir / f"{video.stem}__{speech.stem}.mp4", cfg.for_clip(language=language_of(speech)))
-    run_stages(clip, ALL_STAGES)
-    clip.publish(clip.layout.artifact("remux", "output.mp4"))
-    return clip
+    return common_dub(video, speech, out_dir / f"{video.stem}__{speech.stem}.mp4", cfg.for_clip(language=language_of(speech)))
 
 
 def output_opening(clip: ClipRun, src: Source) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

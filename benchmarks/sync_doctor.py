@@ -29,14 +29,13 @@ import numpy as np
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from common import folders_problem, media_dir  # noqa: E402
+from common import dub, folders_problem, media_dir  # noqa: E402
 from lipdub import media  # noqa: E402
 from lipdub.infra.clip_run import ClipRun  # noqa: E402
 from lipdub.infra.config import load_config  # noqa: E402
 from lipdub import phones  # noqa: E402
 from lipdub.sync import measure_sync, mouth_features  # noqa: E402
-from lipdub.infra.layout import STAGES  # noqa: E402
-from lipdub.tasks import face_detect, probe, repair, run_stages, stabilize, sync_analysis  # noqa: E402
+from lipdub.tasks import face_detect, probe, repair, stabilize, sync_analysis  # noqa: E402
 from lipdub.tasks.stabilize import lips_for_sync  # noqa: E402
 
 SHIFTS = list(range(-10, 11))
@@ -128,9 +127,7 @@ def looped_file(video: Path, n_loops: int, out: Path) -> Path:
 def long_dub(video: Path, speech: Path, out: Path, cfg) -> Path:
     """lipdub's dub of the clip with a long speech file: mouths made for a minute of speech."""
     output = out / f"{video.stem}-dub-{speech.stem}.mp4"
-    clip = ClipRun.start(video, speech, output, cfg)
-    run_stages(clip, STAGES)
-    clip.publish(clip.layout.artifact("remux", "output.mp4"))
+    dub(video, speech, output, cfg)
     return output
 
 
