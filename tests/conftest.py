@@ -39,6 +39,12 @@ def dub_wav(media_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def late_face(media_dir) -> Path:
+    """6 s talking face whose own soundtrack runs 4 frames late (a source out of sync)."""
+    return samples.make_talking_face(media_dir / "late.mp4", duration_s=6.0, fps=FPS, seed=3, audio_shift_frames=4).video_path
+
+
+@pytest.fixture(scope="session")
 def short_dub_wav(media_dir) -> Path:
     envelope = samples.speech_envelope(2.5, FPS, seed=5)
     return samples.write_wav(media_dir / "short.wav", samples.synth_speech(envelope, FPS, 16000, seed=5), 16000)

@@ -156,9 +156,8 @@ def test_the_ui_gets_a_batch_summary_and_each_clips_metrics_output_and_plot(firs
     assert "sync.png" in found[artifact_key("clip", clip_ids[0]) + "-sync-plot"].data
 
 
-def test_a_clip_whose_source_is_out_of_sync_carries_a_note(tmp_path, short_dub_wav):
-    late = samples.make_talking_face(tmp_path / "late.mp4", duration_s=6.0, seed=3, audio_shift_frames=4).video_path
-    jobs = _write_csv(tmp_path / "jobs.csv", [{"video": str(late), "audio": str(short_dub_wav)}])
+def test_a_clip_whose_source_is_out_of_sync_carries_a_note(tmp_path, short_dub_wav, late_face):
+    jobs = _write_csv(tmp_path / "jobs.csv", [{"video": str(late_face), "audio": str(short_dub_wav)}])
     seen: list[dict] = []
     dub_batch(str(jobs), str(tmp_path / "out"), load_config(work_dir=tmp_path / "work", ray={"enabled": False}), on_clip=seen.append)
     assert seen[0]["status"] == "ok"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lipdub import face_geometry as fg
-from lipdub import media, samples
+from lipdub import media
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import load_config
 from lipdub.infra.layout import STAGES
@@ -173,11 +173,10 @@ def test_a_source_whose_sound_does_not_move_its_lips_falls_back_to_the_generic_m
     assert run.records["generate"].mapping == "generic"
 
 
-def test_a_source_whose_sound_runs_late_teaches_lips_in_sync_with_the_dub(tmp_path, dub_wav):
+def test_a_source_whose_sound_runs_late_teaches_lips_in_sync_with_the_dub(tmp_path, dub_wav, late_face):
     """The speaker mapping learns the source's sound against its lips; learnt as muxed, a
     source 4 frames late made dubs 2.3 frames late."""
-    late = samples.make_talking_face(tmp_path / "late.mp4", duration_s=6.0, seed=3, audio_shift_frames=4)
-    run = ClipRun.start(late.video_path, dub_wav, tmp_path / "out.mp4", load_config(work_dir=tmp_path / "work"))
+    run = ClipRun.start(late_face, dub_wav, tmp_path / "out.mp4", load_config(work_dir=tmp_path / "work"))
     run_stages(run, STAGES)
     generated, measured = run.records["generate"], run.records["drift"]
     assert generated.mapping == "speaker"
