@@ -174,16 +174,19 @@ def reconstruction_request(src: Source, clip: ClipRun) -> tuple[GenerateRequest,
 
     The clip's own soundtrack is the "dub" of its second half. The audio -> mouth model
     may only learn from the first half: second-half frames are marked as non-speech in
-    the source mask so they neither train it nor set its normalisation."""
+    the source mask so they neither train it nor set its normalisation. Its /p b m/ close
+    the lips as a dub's do, found as `lipdub run` finds them without --language."""
     n = src.stream.n_frames
     first = np.arange(n) < n // 2
     target = np.flatnonzero(~first)
-    dub_audio, dub_speech = audio_at(clip.layout.artifact("audio_clean", "analysis.wav"), src.times_in_audio)
+    wav = clip.layout.artifact("audio_clean", "analysis.wav")
+    dub_audio, dub_speech = audio_at(wav, src.times_in_audio)
+    closures = generate.dub_closures(wav, clip.config.generate.dub_language, src.times_in_audio[target], src.probe.actual_fps, dub_speech[target]) if clip.config.generate.close_bilabials else None
     library = generate.canonical_library(src.video, src.stream, src.lm["to_canonical"], src.lm["usable"] & first, src.size)
     request = GenerateRequest(
         library=library, lips=src.lm["lips"], yaw_deg=src.lm["yaw"], usable=src.lm["usable"],
         source_audio=src.mel, source_speech=src.speech & first,
-        dub_audio=dub_audio[target], dub_speech=dub_speech[target], target=target, library_frames=first,
+        dub_audio=dub_audio[target], dub_speech=dub_speech[target], target=target, library_frames=first, dub_closures=closures,
     )
     return request, first
 

@@ -76,6 +76,11 @@ def source_offset_frames(lm: np.lib.npyio.NpzFile, audio: np.ndarray, rate: int,
     return float(result.offset_frames) if clear else 0.0
 
 
+def dub_closures(analysis_wav: Path, language: str | None, times_s: np.ndarray, fps: float, speech: np.ndarray) -> np.ndarray:
+    """Frames (at times_s on the dub's clock) whose lips must meet for a /p b m/ the dub speaks."""
+    return phones.closure_frames(phones.of_speech(analysis_wav, language), times_s, 1 / fps) & speech
+
+
 def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, landmarks_npz: Path, analysis_wav: Path, source_wav: Path, out_dir: Path, cfg: GenerateConfig, sync_mode: SyncMode) -> GenerateRecord:
     lm = np.load(landmarks_npz)
     size = int(lm["canonical_size"])
@@ -98,7 +103,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         source_speech = speech_mask_frames(src[:, 0], src_rate, src_times)
 
     library = canonical_library(video, stream, lm["to_canonical"], usable, size)
-    closures = phones.closure_frames(phones.of_speech(analysis_wav, cfg.dub_language), out_times, 1 / timeline.fps) & dub_speech if cfg.close_bilabials else None
+    closures = dub_closures(analysis_wav, cfg.dub_language, out_times, timeline.fps, dub_speech) if cfg.close_bilabials else None
     request = GenerateRequest(
         library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable, source_audio=source_audio, source_speech=source_speech,
         dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index, dub_closures=closures, measured=lm["measured"],
