@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,3 +42,14 @@ def dub(video: Path, speech: Path, output: Path, cfg):
     run_stages(clip, STAGES)
     clip.publish(clip.layout.artifact("remux", "output.mp4"))
     return clip
+
+
+def ffmpeg_exe() -> str | None:
+    """An ffmpeg binary for baselines and for cutting test cases: imageio-ffmpeg's (the
+    `bench` extra), else one on PATH, else None."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - optional: the `bench` extra
+        return shutil.which("ffmpeg")

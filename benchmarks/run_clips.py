@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import DEFAULT_MEDIA, folders_problem, media_dir  # noqa: E402
+from common import DEFAULT_MEDIA, ffmpeg_exe, folders_problem, media_dir  # noqa: E402
 
 DEFAULT_OUT = Path("/tmp/lipdub-bench")
 STAGES = ("probe", "audio_clean", "face_detect", "stabilize", "generate", "enhance", "blend", "remux", "drift")
@@ -110,15 +110,6 @@ def lipdub_command() -> list[str]:
     if found:
         return [found]
     return [sys.executable, "-c", "import sys; from lipdub.cli import main; sys.argv[0] = 'lipdub'; main()"]
-
-
-def ffmpeg_exe() -> str | None:
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # noqa: BLE001 - optional: the `bench` extra
-        return shutil.which("ffmpeg")
 
 
 @dataclass

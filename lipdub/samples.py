@@ -247,10 +247,11 @@ def make_talking_face(path: Path, duration_s: float = 4.0, fps: float = 25.0, si
     return TalkingFace(Path(path), float(fps), n, opening, wav)
 
 
-def make_still_image(path: Path, size: int = 256) -> Path:
-    """PNG of the closed-mouth face: input for the still-image (photo) path."""
+def make_still_image(path: Path, size: int = 256, opening: float = 0.0) -> Path:
+    """PNG of the face, lips parted by `opening` (0: closed, 1: widest): input for the
+    still-image (photo) path."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), face_frame(0.0, size)[..., ::-1])
+    cv2.imwrite(str(path), face_frame(opening, size)[..., ::-1])
     return Path(path)
 
 

@@ -38,6 +38,16 @@ def _passed_through(clip: ClipRun, source) -> list[float]:
     return [_psnr(out[j], src[int(t)]) for j, t in enumerate(target) if j in out]
 
 
+def _lip_gap(video, clip: ClipRun) -> np.ndarray:
+    """Inner-lip gap (px) in every frame of `video`, by the face mesh, around the photo's face box."""
+    from lipdub.tasks.stabilize import landmarks_in
+
+    stream = media.probe(video).video
+    boxes = np.load(clip.layout.artifact("face_detect", "faces.npz"))["boxes"][np.zeros(stream.n_frames, int)]
+    pts = landmarks_in(video, stream, boxes, "mediapipe")
+    return pts[:, fg.LOWER_INNER_LIP, 1] - pts[:, fg.UPPER_INNER_LIP, 1]
+
+
 def test_a_still_image_is_looped_for_the_dub_and_its_mouth_opens_with_the_speech(tmp_path, short_dub_wav):
     still = samples.make_still_image(tmp_path / "photo.png")
     clip = _dub(still, short_dub_wav, tmp_path)
@@ -47,15 +57,22 @@ def test_a_still_image_is_looped_for_the_dub_and_its_mouth_opens_with_the_speech
     out = clip.layout.artifact("remux", "output.mp4")
     assert abs(media.probe(out).video.duration_s - media.probe(short_dub_wav).audio.duration_s) <= 1 / 25
     # the face mesh, run on the encoded output, sees the lips part where the dub speaks
-    from lipdub.tasks.stabilize import landmarks_in
-
-    stream = media.probe(out).video
-    boxes = np.load(clip.layout.artifact("face_detect", "faces.npz"))["boxes"][np.zeros(stream.n_frames, int)]
-    pts = landmarks_in(out, stream, boxes, "mediapipe")
-    gap = pts[:, fg.LOWER_INNER_LIP, 1] - pts[:, fg.UPPER_INNER_LIP, 1]
+    gap = _lip_gap(out, clip)
     speech = np.load(clip.layout.artifact("generate", "selection.npz"))["dub_speech"]
     assert np.nanmean(gap[speech]) > np.nanmean(gap[~speech]) + 4  # pixels, on a 256 px face
     assert np.corrcoef(np.nan_to_num(gap), np.load(clip.layout.artifact("generate", "selection.npz"))["predicted_opening"])[0, 1] > 0.6
+
+
+def test_a_still_image_caught_mid_word_closes_in_silence_and_is_never_opened_wider(tmp_path, short_dub_wav):
+    still = samples.make_still_image(tmp_path / "photo.png", opening=1.0)
+    clip = _dub(still, short_dub_wav, tmp_path)
+    photo_gap = float(_lip_gap(still, clip)[0])
+    gap = _lip_gap(clip.layout.artifact("remux", "output.mp4"), clip)
+    speech = np.load(clip.layout.artifact("generate", "selection.npz"))["dub_speech"]
+    assert photo_gap > 10  # pixels: the photo's lips are well apart
+    assert np.nanmax(gap) <= photo_gap + 2  # opened no wider than the photo: nothing painted over its mouth
+    assert np.nanmean(gap[~speech]) < 0.3 * photo_gap  # brought together in the dub's silences
+    assert np.nanmean(gap[speech]) > np.nanmean(gap[~speech]) + 4
 
 
 @pytest.mark.parametrize("why, overrides", [

@@ -29,6 +29,7 @@ MIN_SPEECH_FRAMES = 50
 MIN_SPEAKER_R = 0.3  # below this held-out correlation the speaker's own mapping is noise: use the generic one
 SPEAKER_R_ALPHA = 10.0  # the ridge that held-out check fits: MIN_SPEAKER_R was set with it, whatever the mapping's own alpha
 MIN_LIBRARY_FRAMES = 10
+PARTED_PX = 2.0  # canonical px: a single mouth whose lips are further apart is closed by warping, not opened
 HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
 POSE_WEIGHT = 0.02  # per degree of yaw difference
 SILENCE_WEIGHT = 4.0  # shape match counts this much more where the dub is silent
@@ -85,21 +86,31 @@ class RetrievalGenerator:
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
         """Every mouth from the source's most closed frame, opened by warping as far as the
-        dub's loudness asks (closed in its silences and on its /p b m/)."""
+        dub's loudness asks, or if its lips are parted, closed by warping as far as the dub's
+        quiet asks (closed in its silences and on its /p b m/ either way)."""
         opening = mouth_opening(req.lips)
         base = int(usable[np.argmin(opening[usable])])
         h = req.library.shape[1]
         x0, y0, _, _ = fg.mouth_box(2 * h)  # the box is the lower half of the canonical square
         lips = req.lips[base] - [x0, y0]
-        extra = mouth_warp.openings_for(req.dub_audio.mean(axis=1), req.dub_speech, mouth_warp.mouth_width(lips))
+        width = mouth_warp.mouth_width(lips)
+        extra = mouth_warp.openings_for(req.dub_audio.mean(axis=1), req.dub_speech, width)
         if req.dub_closures is not None:
             extra[req.dub_closures] = 0.0  # the photo's lips meet on /p b m/ as in silence
         has_target = req.usable[req.target]
         mouths = req.library[req.target].copy()
+        parted = opening[base] > PARTED_PX
+        # lips already parted (a photo caught mid-word) are that far open for the loudest
+        # speech and brought together for the quietest and for silence
+        shut = np.clip(1 - extra / (mouth_warp.WIDEST * width), 0, 1)
         for j in np.flatnonzero(has_target):
-            mouths[j] = mouth_warp.open_mouth(req.library[base], lips, float(extra[j]))
+            if parted:
+                mouths[j] = mouth_warp.raise_jaw(req.library[base], lips, float(shut[j]))[0]
+            else:
+                mouths[j] = mouth_warp.open_mouth(req.library[base], lips, float(extra[j]))
+        asked = opening[base] * (1 - shut) if parted else opening[base] + extra
         chosen = np.where(has_target, base, -1)
-        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=(opening[base] + extra).astype(np.float32), mapping="warp")
+        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
 
     def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)
