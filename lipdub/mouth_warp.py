@@ -50,19 +50,27 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> tuple[np.
     lift, jaw_lift = profile(0.05 * width), profile(0.4 * width)  # the lip's own gap; the chin moves as one
     fade_px = max(0.5 * width, 3.0 * float(lift.max()))  # gentle enough that no two rows land on one
 
+    upper_edge = np.interp(cols, upper[:, 0], upper[:, 1])
+    rise, fall = (1 - UPPER_SHARE) * lift, UPPER_SHARE * lift  # the lower lip's way up, the upper lip's down
+
     def shift(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """How far up the content at output (x, y) comes from: the lift at and below the
-        lower lip's new edge, widening to the whole chin and fading out further down."""
-        below = y - (np.interp(x, cols, lower_edge) - np.interp(x, cols, lift))
+        """Where the content at output (x, y) comes from, in rows down: from below at and
+        under the lower lip's new edge (widening to the whole chin, fading out further
+        down), from above at and over the upper lip's new edge, the mouth's inside between."""
+        below = y - (np.interp(x, cols, lower_edge) - np.interp(x, cols, rise))
         depth = np.clip(below / (0.3 * width), 0, 1)
         fade = np.clip(1 - np.maximum(below - 0.5 * width, 0) / fade_px, 0, 1)
-        return np.where(below >= 0, ((1 - depth) * np.interp(x, cols, lift) + depth * np.interp(x, cols, jaw_lift)) * fade, 0)
+        up = (1 - UPPER_SHARE) * ((1 - depth) * np.interp(x, cols, lift) + depth * np.interp(x, cols, jaw_lift)) * fade
+        above = (np.interp(x, cols, upper_edge) + np.interp(x, cols, fall)) - y
+        down = np.interp(x, cols, fall) * np.clip(1 - above / (0.35 * width), 0, 1)
+        return np.where(below >= 0, up, np.where(above >= 0, -down, 0))
 
     xs, ys = np.meshgrid(cols, np.arange(h, dtype=np.float32))
     out = cv2.remap(patch, xs, ys + shift(xs, ys).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     moved = lips.copy()
     lower_lip = np.r_[LOWER_INNER, _LOWER_OUTER]
-    moved[lower_lip, 1] -= np.interp(lips[lower_lip, 0], cols, lift)
+    moved[lower_lip, 1] -= np.interp(lips[lower_lip, 0], cols, rise)
+    moved[UPPER_INNER, 1] += np.interp(lips[UPPER_INNER, 0], cols, fall)
     return out, moved
 
 
