@@ -14,8 +14,9 @@ through all nine stages (in this process, as `lipdub run` runs them) and checked
   clipped to the frame and dubbed, in sync.
 - tiny face: map-man scaled down until his face is below `face.min_face_px`; detected,
   flagged tiny and passed through, never garbled.
-- still image: one frame of flag-woman as a PNG; looped for the dub's length, its mouth
-  opening where the dub speaks.
+- still image: one frame as a PNG, of flag-woman mid-word (lips apart) and of
+  anchor-man in a pause (lips closed); looped for the dub's length, its mouth opening
+  where the dub speaks and never wider than the photo's own when that is open.
 - profile views: the media folder has none; covered by the tests only.
 
 Prints a Markdown table (case, what is checked, numbers, pass) and an overall line;
@@ -51,7 +52,9 @@ DEFAULT_SPEECH = "en-male-5s.wav"
 PASS_THROUGH_DB = 40.0  # a frame passed through differs from the source by the re-encode alone
 SIDE = 480  # the several-faces composite: map-man SIDE px square, blue-woman 2/3 of that beside him
 TINY_SIDE = 128  # map-man's 306 px face in 844 px becomes 46 px: below face.min_face_px (48)
-CUTAWAY_S = (2.0, 3.0)  # the second of map-man replaced by the map behind him
+CUTAWAY_S = (2.0, 3.0)  # the second of map-man replaced by the wall behind him
+# photos: (clip, frame, what the photo shows)
+STILLS = {"still-parted": ("flag-woman", 0, "lips apart"), "still-closed": ("anchor-man", 62, "lips closed")}
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,8 +111,9 @@ def tiny(clips: Path, out: Path) -> Path:
     return out
 
 
-def still(clips: Path, out: Path) -> Path:
-    ffmpeg("-i", str(clips / "flag-woman.mp4"), "-frames:v", "1", str(out))
+def still(clips: Path, out: Path, clip: str, frame: int) -> Path:
+    """One frame of a clip as a PNG: a photo of the speaker."""
+    ffmpeg("-i", str(clips / f"{clip}.mp4"), "-vf", f"select=eq(n\\,{frame})", "-frames:v", "1", str(out))
     return out
 
 
@@ -200,7 +204,7 @@ def check_tiny(video: Path, speech: Path, cfg: Config, out: Path) -> list[dict[s
 
 
 def check_still(image: Path, speech: Path, cfg: Config, out: Path) -> list[dict[str, Any]]:
-    clip = dub(image, speech, out / "still.mp4", cfg)
+    clip = dub(image, speech, out / f"{image.stem}.mp4", cfg)
     sel = selection(clip)
     path = clip.layout.artifact("remux", "output.mp4")
     info = media.probe(path)
@@ -217,9 +221,9 @@ def check_still(image: Path, speech: Path, cfg: Config, out: Path) -> list[dict[
     r = float(np.corrcoef(gap, sel["predicted_opening"][: len(gap)])[0, 1])
     gen = clip.records["generate"]
     # a photo whose lips are apart is never opened wider: that would paint over its own mouth
-    no_wider = float(gap.max()) <= photo_gap + 0.01 * face_px
+    no_wider = photo_gap <= 0.01 * face_px or float(gap.max()) <= photo_gap + 0.01 * face_px
     ok = "still_image" in clip.records["probe"].flags and gen.frames_generated == gen.n_output_frames and length_diff <= 1 / info.video.actual_fps and wider > 0.01 and r >= 0.6 and no_wider
-    return [result("still image", "looped for the dub's length; lips part where the dub speaks (face mesh on the output), never wider than the photo's",
+    return [result(f"still image, {STILLS[image.stem][2]}", "looped for the dub's length; lips part where the dub speaks (face mesh on the output), never wider than the photo's if they are apart in it",
                   f"length off the dub's by {length_diff * 1000:.0f} ms; lip gap in speech vs silence +{wider:.1%} of the face; r with the asked opening {r:.2f}; widest gap {gap.max():.0f} px, the photo's {photo_gap:.0f} px", ok)]
 
 
@@ -248,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         (check_cutaway, lambda: cutaway(clips, cases / "cutaway.mp4")),
         (check_close_up, lambda: close_up(clips, cases / "close-up.mp4", cfg, out / "work")),
         (check_tiny, lambda: tiny(clips, cases / "tiny.mp4")),
-        (check_still, lambda: still(clips, cases / "still.png")),
-    ]
+    ] + [(check_still, lambda name=name, clip=clip, frame=frame: still(clips, cases / f"{name}.png", clip, frame)) for name, (clip, frame, _) in STILLS.items()]
     rows: list[dict[str, Any]] = []
     for check, make in checks:
         try:

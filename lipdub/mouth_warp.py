@@ -109,15 +109,20 @@ def _paint_inside(img: np.ndarray, lips: np.ndarray, opening: float, cx: float, 
     alpha = cv2.resize(inside, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     ring = cv2.dilate((alpha > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) - (alpha > 0.5)
     lips_colour = np.median(img[ring > 0], axis=0) if ring.any() else np.median(img.reshape(-1, 3), axis=0)
-    colour = np.broadcast_to(lips_colour.astype(np.float32) * 0.3, img.shape).copy()  # the mouth in shadow
-    teeth_h = min(0.25 * opening, 0.07 * width)
+    light = float(np.clip(np.mean(lips_colour) / 150.0, 0.4, 1.1))  # how brightly this face is lit
+    # the mouth's inside: dark red, darkest in its middle, lighter where the lips roll in
+    depth = cv2.distanceTransform((inside > 127).astype(np.uint8), cv2.DIST_L2, 3)
+    depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_AREA) / scale
+    shade = 1.0 - 0.45 * np.clip(depth / max(0.35 * opening, 1.0), 0, 1)
+    colour = (np.array([105, 45, 45], np.float32) * light)[None, None, :] * shade[..., None]
+    teeth_h = min(0.35 * opening, 0.09 * width)
     if teeth_h >= 1.0:
         rows = np.arange(h, dtype=np.float32)[:, None]
         top = np.interp(np.arange(w), upper[:, 0], upper[:, 1])[None, :]
-        band = np.clip((top + teeth_h - rows) / 2.0, 0, 1) * (rows >= top - 1) * np.clip(1 - ((np.arange(w) - cx) / (0.4 * width)) ** 2, 0, 1)[None, :]
-        teeth = np.array([190, 182, 172], np.float32) * np.clip(np.mean(lips_colour) / 150.0, 0.5, 1.0)
+        band = np.clip((top + teeth_h - rows) / 1.5, 0, 1) * (rows >= top - 1) * np.clip(1 - ((np.arange(w) - cx) / (0.45 * width)) ** 2, 0, 1)[None, :] ** 0.5
+        teeth = np.array([215, 208, 196], np.float32) * light
         colour = colour * (1 - band[..., None]) + teeth * band[..., None]
-    alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)[..., None]
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 0.8)[..., None]
     return np.clip(img * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)
 
 
