@@ -371,15 +371,18 @@ def transcode_psnr_db(frames: Sequence[SourceFrame], fps: Fraction, crf: int, pr
 def _merge_planes(rgb: np.ndarray, source: SourceFrame) -> np.ndarray:
     """The source's 4:2:0 planes with the changed pixels (and chroma blocks) of `rgb` put in;
     the RGB frame is converted only when something changed (a passed-through frame is not)."""
-    changed = np.any(rgb != source.rgb, axis=2)
+    # elementwise ORs of the channels: any() over a 3-long axis took 10 ms a 700 px frame, this 1
+    ne = (rgb != source.rgb).view(np.uint8)
+    changed = (ne[..., 0] | ne[..., 1] | ne[..., 2]) != 0
     out = source.yuv420.copy()
     if not changed.any():
         return out
     h, w = changed.shape
     converted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").to_ndarray(format="yuv420p")
-    block = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))
+    c = changed.view(np.uint8)
+    block = (c[0::2, 0::2] | c[1::2, 0::2] | c[0::2, 1::2] | c[1::2, 1::2]) != 0
     for plane_out, plane_new, where in zip(_split_planes(out, h, w), _split_planes(converted, h, w), (changed, block, block)):
-        plane_out[where] = plane_new[where]
+        np.copyto(plane_out, plane_new, where=where)
     return out
 
 
