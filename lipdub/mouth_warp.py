@@ -43,6 +43,8 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> tuple[np.
     left, right = lips[list(CORNERS), 0].min(), lips[list(CORNERS), 0].max()
     lower_edge = np.interp(cols, lower[:, 0], lower[:, 1])
     gap = np.where((cols > left) & (cols < right), np.clip(lower_edge - np.interp(cols, upper[:, 0], upper[:, 1]), 0, None), 0)
+    if min(fraction, 1.0) * gap.max() < 0.5:  # under half a pixel: nothing to move
+        return patch.copy(), lips.copy()
     def profile(sigma: float) -> np.ndarray:
         blurred = cv2.GaussianBlur(gap[None, :].astype(np.float32), (0, 0), max(sigma, 0.5))[0]
         return min(fraction, 1.0) * blurred * gap.max() / max(float(blurred.max()), 1e-6)

@@ -29,7 +29,6 @@ MIN_SPEECH_FRAMES = 50
 MIN_SPEAKER_R = 0.3  # below this held-out correlation the speaker's own mapping is noise: use the generic one
 SPEAKER_R_ALPHA = 10.0  # the ridge that held-out check fits: MIN_SPEAKER_R was set with it, whatever the mapping's own alpha
 MIN_LIBRARY_FRAMES = 10
-PARTED_PX = 2.0  # canonical px: a single mouth whose lips are further apart is closed by warping, not opened
 HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
 POSE_WEIGHT = 0.02  # per degree of yaw difference
 SILENCE_WEIGHT = 4.0  # shape match counts this much more where the dub is silent
@@ -85,9 +84,8 @@ class RetrievalGenerator:
         return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping)
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
-        """Every mouth from the source's most closed frame, opened by warping as far as the
-        dub's loudness asks, or if its lips are parted, closed by warping as far as the dub's
-        quiet asks (closed in its silences and on its /p b m/ either way)."""
+        """Every mouth from the source's most closed frame, warped to the opening the dub's
+        loudness asks for (closed in its silences and on its /p b m/)."""
         opening = mouth_opening(req.lips)
         base = int(usable[np.argmin(opening[usable])])
         h = req.library.shape[1]
@@ -99,18 +97,19 @@ class RetrievalGenerator:
             extra[req.dub_closures] = 0.0  # the photo's lips meet on /p b m/ as in silence
         has_target = req.usable[req.target]
         mouths = req.library[req.target].copy()
-        parted = opening[base] > PARTED_PX
-        # lips already parted (a photo caught mid-word) are that far open for the loudest
-        # speech and brought together for the quietest and for silence
-        shut = np.clip(1 - extra / (mouth_warp.WIDEST * width), 0, 1)
+        # the photo's own gap (lips caught apart mid-word) counts towards the opening asked
+        # for: a narrower one closes it by warping, with nothing painted; only a wider one
+        # is opened further. A gap wider than the loudest speech asks for is the loudest
+        # speech's: the real open mouth shows as it is, the warps stay within its range.
+        gap = max(float(opening[base]), 0.0)
+        extra = extra * max(1.0, gap / (mouth_warp.WIDEST * width))
         for j in np.flatnonzero(has_target):
-            if parted:
-                mouths[j] = mouth_warp.raise_jaw(req.library[base], lips, float(shut[j]))[0]
+            if extra[j] <= gap:
+                mouths[j] = mouth_warp.raise_jaw(req.library[base], lips, 1.0 - float(extra[j]) / max(gap, 1e-6))[0]
             else:
-                mouths[j] = mouth_warp.open_mouth(req.library[base], lips, float(extra[j]))
-        asked = opening[base] * (1 - shut) if parted else opening[base] + extra
+                mouths[j] = mouth_warp.open_mouth(req.library[base], lips, float(extra[j]) - gap)
         chosen = np.where(has_target, base, -1)
-        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
+        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=extra.astype(np.float32), mapping="warp")
 
     def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)
