@@ -75,6 +75,17 @@ def test_a_still_image_caught_mid_word_closes_in_silence_and_is_never_opened_wid
     assert np.nanmean(gap[speech]) > np.nanmean(gap[~speech]) + 4
 
 
+def test_a_slightly_parted_photo_still_opens_as_wide_as_speech_asks(tmp_path, short_dub_wav):
+    still = samples.make_still_image(tmp_path / "photo.png", opening=0.2)  # lips about a twelfth of the mouth's width apart
+    clip = _dub(still, short_dub_wav, tmp_path)
+    photo_gap = float(_lip_gap(still, clip)[0])
+    gap = _lip_gap(clip.layout.artifact("remux", "output.mp4"), clip)
+    speech = np.load(clip.layout.artifact("generate", "selection.npz"))["dub_speech"]
+    assert 2 < photo_gap < 8
+    assert np.nanmax(gap) > photo_gap + 2  # loud speech opens past the photo's own small gap
+    assert np.nanmean(gap[~speech]) < 0.5 * photo_gap  # and silence closes it
+
+
 @pytest.mark.parametrize("why, overrides", [
     ("tiny", {"face": {"min_face_px": 400}}),  # the 256 px test face counts as tiny here
     ("profile", {"stabilize": {"max_yaw_deg": 0.0}}),  # every frame counts as turned away
