@@ -16,7 +16,6 @@ _INNER = np.array([fg.LIPS.index(i) for i in fg.LIPS_INNER])
 LOWER_INNER = _INNER[1:10]  # corner 78 excluded, left to right along the lower lip
 UPPER_INNER = _INNER[11:20][::-1]  # left to right along the upper lip
 CORNERS = (fg.LIPS.index(fg.MOUTH_LEFT), fg.LIPS.index(fg.MOUTH_RIGHT))
-_LOWER_OUTER = np.array([fg.LIPS.index(i) for i in fg.LIPS_OUTER[1:10]])  # corner 61 excluded, along the lower lip
 UPPER_SHARE = 0.15  # the upper lip rises this share of the opening; the jaw takes the rest
 QUIETEST, WIDEST = 0.04, 0.20  # openings for the quietest and loudest speech, shares of the mouth's width
 
@@ -25,17 +24,18 @@ def mouth_width(lips: np.ndarray) -> float:
     return float(np.linalg.norm(lips[CORNERS[1]] - lips[CORNERS[0]]))
 
 
-def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """`patch` (h, w, 3) with its parted lips closed by `fraction` of their gap (1: they meet),
-    and its lips (40, 2) after.
+def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> np.ndarray:
+    """`patch` (h, w, 3) with its parted lips (40, 2, patch pixels) closed by `fraction` of
+    their gap (1: they meet).
 
     For a photo caught mid-word: opening it further would paint its own teeth over as one
-    dark hole twice as tall as a wide vowel. Closing it instead needs no painting: the
-    lower lip rises over the mouth's inside as a layer, the upper lip and teeth stay where
-    the skull holds them, and the chin follows the lip, less and less further down."""
+    dark hole twice as tall as a wide vowel. Closing it needs no painting: the lower lip
+    rises over the mouth's inside as a layer and the upper lip comes down its
+    UPPER_SHARE, while the teeth stay where the skull holds them; the chin follows the
+    lower lip, less and less further down."""
     lips = lips.astype(np.float32)
     if fraction <= 0:
-        return patch.copy(), lips.copy()
+        return patch.copy()
     h, w = patch.shape[:2]
     width = mouth_width(lips)
     upper, lower = lips[UPPER_INNER], lips[LOWER_INNER]
@@ -44,7 +44,8 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> tuple[np.
     lower_edge = np.interp(cols, lower[:, 0], lower[:, 1])
     gap = np.where((cols > left) & (cols < right), np.clip(lower_edge - np.interp(cols, upper[:, 0], upper[:, 1]), 0, None), 0)
     if min(fraction, 1.0) * gap.max() < 0.5:  # under half a pixel: nothing to move
-        return patch.copy(), lips.copy()
+        return patch.copy()
+
     def profile(sigma: float) -> np.ndarray:
         blurred = cv2.GaussianBlur(gap[None, :].astype(np.float32), (0, 0), max(sigma, 0.5))[0]
         return min(fraction, 1.0) * blurred * gap.max() / max(float(blurred.max()), 1e-6)
@@ -68,12 +69,7 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> tuple[np.
         return np.where(below >= 0, up, np.where(above >= 0, -down, 0))
 
     xs, ys = np.meshgrid(cols, np.arange(h, dtype=np.float32))
-    out = cv2.remap(patch, xs, ys + shift(xs, ys).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    moved = lips.copy()
-    lower_lip = np.r_[LOWER_INNER, _LOWER_OUTER]
-    moved[lower_lip, 1] -= np.interp(lips[lower_lip, 0], cols, rise)
-    moved[UPPER_INNER, 1] += np.interp(lips[UPPER_INNER, 0], cols, fall)
-    return out, moved
+    return cv2.remap(patch, xs, ys + shift(xs, ys).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def open_mouth(patch: np.ndarray, lips: np.ndarray, opening: float) -> np.ndarray:
@@ -129,8 +125,8 @@ def _paint_inside(img: np.ndarray, lips: np.ndarray, opening: float, cx: float, 
 
 
 def openings_for(loudness: np.ndarray, speech: np.ndarray, width: float) -> np.ndarray:
-    """How far to open per output frame: louder speech opens wider (up to WIDEST of the
-    mouth's width, about a wide vowel), silence keeps the mouth as it is in the source."""
+    """How far to open per output frame (pixels between the lips): louder speech wider, up
+    to WIDEST of the mouth's width (about a wide vowel); silence not at all."""
     out = np.zeros(len(loudness), np.float32)
     if speech.any():
         level = loudness[speech]

@@ -92,24 +92,24 @@ class RetrievalGenerator:
         x0, y0, _, _ = fg.mouth_box(2 * h)  # the box is the lower half of the canonical square
         lips = req.lips[base] - [x0, y0]
         width = mouth_warp.mouth_width(lips)
-        extra = mouth_warp.openings_for(req.dub_audio.mean(axis=1), req.dub_speech, width)
+        asked = mouth_warp.openings_for(req.dub_audio.mean(axis=1), req.dub_speech, width)
         if req.dub_closures is not None:
-            extra[req.dub_closures] = 0.0  # the photo's lips meet on /p b m/ as in silence
+            asked[req.dub_closures] = 0.0  # the photo's lips meet on /p b m/ as in silence
         has_target = req.usable[req.target]
         mouths = req.library[req.target].copy()
         # the photo's own gap (lips caught apart mid-word) counts towards the opening asked
-        # for: a narrower one closes it by warping, with nothing painted; only a wider one
-        # is opened further. A gap wider than the loudest speech asks for is the loudest
+        # for: less is reached by closing it by warping, with nothing painted; only more is
+        # opened further. A gap wider than the loudest speech asks for is the loudest
         # speech's: the real open mouth shows as it is, the warps stay within its range.
         gap = max(float(opening[base]), 0.0)
-        extra = extra * max(1.0, gap / (mouth_warp.WIDEST * width))
+        asked = asked * max(1.0, gap / (mouth_warp.WIDEST * width))
         for j in np.flatnonzero(has_target):
-            if extra[j] <= gap:
-                mouths[j] = mouth_warp.raise_jaw(req.library[base], lips, 1.0 - float(extra[j]) / max(gap, 1e-6))[0]
+            if asked[j] <= gap:
+                mouths[j] = mouth_warp.raise_jaw(req.library[base], lips, 1.0 - float(asked[j]) / max(gap, 1e-6))
             else:
-                mouths[j] = mouth_warp.open_mouth(req.library[base], lips, float(extra[j]) - gap)
+                mouths[j] = mouth_warp.open_mouth(req.library[base], lips, float(asked[j]) - gap)
         chosen = np.where(has_target, base, -1)
-        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=extra.astype(np.float32), mapping="warp")
+        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
 
     def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)
