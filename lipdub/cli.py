@@ -151,9 +151,9 @@ def run(
         return dub_clip(video, audio, output, cfg, on_event=board)
 
     row = _run_flow(call, cfg, video, audio, output, STAGES, verbose)
-    from lipdub.flows.summary import source_off_note
+    from lipdub.flows.summary import output_sync, source_off_note
 
-    after = "n/a" if row.sync_offset_frames_after is None else f"{row.sync_offset_frames_after:+.1f} frames ({row.sync_verdict_after})"
+    after = output_sync(row.sync_offset_frames_after, row.sync_verdict_after, row.frames_generated)
     out.print(f"wrote {output}: {row.output_duration_s:.2f} s at {row.actual_fps:.3f} fps, sync {after}; manifest in {cfg.manifests}", soft_wrap=True, highlight=False)
     if note := source_off_note(row.sync_offset_frames_before, row.sync_verdict_before):
         out.print(f"note: {note}; the dub's mouths follow the dub, and `lipdub doctor {video}` says why the source is off", soft_wrap=True, highlight=False)

@@ -99,6 +99,11 @@ def test_faces_too_small_or_turned_away_are_passed_through(why, overrides, tmp_p
     assert clip.records["stabilize"].frames_usable == 0
     assert clip.records["generate"].frames_generated == 0 and clip.records["blend"].frames_blended == 0
     assert min(_passed_through(clip, talking_face.video_path)) > 40  # only the re-encode differs
+    # and the run's line says why it has no sync to report
+    from lipdub.flows.summary import clip_row, output_sync
+
+    row = clip_row(clip)
+    assert output_sync(row.get("sync_offset_frames_after"), row.get("sync_verdict_after"), row.get("frames_generated")) == "n/a (no face dubbed: every frame passed through)"
 
 
 def test_frames_without_a_face_pass_through_and_the_rest_are_dubbed(tmp_path, short_dub_wav):

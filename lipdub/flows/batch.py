@@ -17,7 +17,7 @@ from prefect.states import Failed
 from lipdub import __version__, error_text
 from lipdub.flows.artifacts import batch_artifact
 from lipdub.flows.dub_clip import dub_clip
-from lipdub.flows.summary import source_off_note
+from lipdub.flows.summary import output_sync, source_off_note
 from lipdub.infra import storage
 from lipdub.infra.config import Config, load_config
 from lipdub.infra.engine import RayEngine, engine_for, warm
@@ -61,8 +61,7 @@ def dub_batch(jobs: str, output_prefix: str, config: Config | str | None = None,
         else:
             run_ids.append(row.run_id)
             reused += set(row.stages_cached) >= set(STAGES)
-            if row.sync_offset_frames_after is not None:
-                entry["sync_after"] = f"{row.sync_offset_frames_after:+.1f} ({row.sync_verdict_after})"
+            entry["sync_after"] = output_sync(row.sync_offset_frames_after, row.sync_verdict_after, row.frames_generated)
             entry["source_note"] = source_off_note(row.sync_offset_frames_before, row.sync_verdict_before)
         clips.append(entry)
         print(f"[{n}/{len(rows)}] {entry['status']} {job.video}: {entry['error'] or entry['output'] + ', sync ' + entry['sync_after']}")

@@ -46,6 +46,15 @@ def source_off_note(offset_frames: float | None, verdict: str | None) -> str:
     return f"the source's own sound is {offset_frames:+.1f} frames off its lips ({verdict})"
 
 
+def output_sync(offset_frames: float | None, verdict: str | None, frames_generated: int | None) -> str:
+    """The output's sync as a run's line says it ("+0.4 frames (fine)"), or why there is none."""
+    if offset_frames is not None:
+        return f"{offset_frames:+.1f} frames ({verdict})"
+    if frames_generated == 0:
+        return "n/a (no face dubbed: every frame passed through)"
+    return "n/a"
+
+
 def drift_rows(clip: ClipRun) -> list[DriftWindowRow]:
     if "drift" not in clip.records:
         return []
