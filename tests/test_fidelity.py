@@ -60,3 +60,22 @@ def test_a_target_no_crf_reaches_gives_the_lowest_allowed(grainy, tmp_path):
 
 def test_without_a_fidelity_target_the_crf_is_the_configured_one(grainy, tmp_path):
     assert choose_crf(*grainy, FPS, BlendConfig(fidelity_db=None, crf=20), tmp_path) == (20, None)
+
+
+def test_a_choice_kept_in_a_memo_is_reused_without_a_trial_and_a_new_setting_trials_again(grainy, tmp_path, monkeypatch):
+    from lipdub.tasks.blend import crf_memo_name
+
+    path, stream = grainy
+    cfg = BlendConfig(fidelity_db=40.0, fidelity_frames=30)
+    trials = []
+    real = media.transcode_psnr_db
+    monkeypatch.setattr(media, "transcode_psnr_db", lambda *a, **k: trials.append(a[2]) or real(*a, **k))
+    memo = tmp_path / "sources" / crf_memo_name(cfg, FPS)
+    first = choose_crf(path, stream, FPS, cfg, tmp_path, memo)
+    assert trials and memo.is_file()
+    n = len(trials)
+    assert choose_crf(path, stream, FPS, cfg, tmp_path, memo) == first and len(trials) == n  # another dub of the same video
+    stricter = cfg.model_copy(update={"fidelity_db": 44.0})
+    assert crf_memo_name(stricter, FPS) != memo.name
+    assert choose_crf(path, stream, FPS, stricter, tmp_path, tmp_path / "sources" / crf_memo_name(stricter, FPS))[0] < first[0]
+    assert len(trials) > n

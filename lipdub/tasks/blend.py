@@ -8,6 +8,11 @@ source's own 4:2:0 planes (media.SourceFrame), so they lose only what it takes.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from lipdub.infra.config import BlendConfig
 from lipdub.infra.engine import LOCAL, Engine, chunks
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
+from lipdub.infra.stage_cache import STAGE_VERSIONS
 from lipdub.tasks.probe import ProbeRecord, video_stream
 
 
@@ -99,15 +105,37 @@ def blend_segment(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Pat
     return int(blended), int(changed)
 
 
-def choose_crf(video: Path, stream: media.VideoStreamInfo, fps: Fraction, cfg: BlendConfig, scratch: Path) -> tuple[int, float | None]:
+def crf_memo_name(cfg: BlendConfig, fps: Fraction) -> str:
+    """The file name a CRF choice is kept under: every setting and the code it depends on."""
+    settings = [STAGE_VERSIONS["blend"], cfg.crf, cfg.fidelity_db, cfg.min_crf, cfg.fidelity_frames, cfg.preset, str(fps)]
+    return f"crf-{hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]}.json"
+
+
+def choose_crf(video: Path, stream: media.VideoStreamInfo, fps: Fraction, cfg: BlendConfig, scratch: Path, memo: Path | None = None) -> tuple[int, float | None]:
     """The highest CRF, up to cfg.crf, at which a stretch from the middle of the source,
     encoded alone, keeps cfg.fidelity_db; cfg.min_crf when none does.
 
     Outside the mouth the output is the source, so the encode is all that changes those
     pixels, and how much one encode takes depends on the footage: at CRF 18 a clean clip
-    keeps about 46 dB, a grainy one 42. Choosing the CRF per clip keeps both near the source."""
+    keeps about 46 dB, a grainy one 42. Choosing the CRF per clip keeps both near the source.
+    The choice depends on the source alone: with `memo` (a file named by crf_memo_name) a
+    video dubbed again, into another language, reuses it instead of a second trial."""
     if cfg.fidelity_db is None:
         return cfg.crf, None
+    if memo is not None and memo.is_file():
+        kept = json.loads(memo.read_text())
+        return int(kept["crf"]), kept["trial_psnr_db"]
+    crf, psnr = _trial_crf(video, stream, fps, cfg, scratch)
+    if memo is not None:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        partial = memo.with_name(f".{memo.name}.{uuid.uuid4().hex}")
+        partial.write_text(json.dumps({"crf": crf, "trial_psnr_db": psnr}))
+        os.replace(partial, memo)  # whole or not at all: dubs of one video may run at once
+    return crf, psnr
+
+
+def _trial_crf(video: Path, stream: media.VideoStreamInfo, fps: Fraction, cfg: BlendConfig, scratch: Path) -> tuple[int, float | None]:
+    """choose_crf's bisection, by trial encodes of the middle of the source."""
     start = max(0, stream.n_frames // 2 - cfg.fidelity_frames // 2)
     frames = [frame for _, frame in media.read_frames(video, stream, start, start + cfg.fidelity_frames, planes=True)]
     if not frames:
@@ -131,12 +159,13 @@ def choose_crf(video: Path, stream: media.VideoStreamInfo, fps: Fraction, cfg: B
     return crf, psnr_at[crf]
 
 
-def blend(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Path, mouths_npy: Path, masks_npy: Path, selection_npz: Path, out_dir: Path, cfg: BlendConfig, engine: Engine = LOCAL) -> BlendRecord:
+def blend(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Path, mouths_npy: Path, masks_npy: Path, selection_npz: Path, out_dir: Path, cfg: BlendConfig, engine: Engine = LOCAL, crf_memo: Callable[[str], Path] | None = None) -> BlendRecord:
+    """crf_memo(name): where the source's CRF choice under that name is kept (None: not kept)."""
     selection = np.load(selection_npz)
     n, fps = len(selection["target"]), media.fps_fraction(float(selection["fps"]))
     seg_dir = out_dir / "segments"
     seg_dir.mkdir()
-    crf, trial_psnr = choose_crf(video, stream, fps, cfg, out_dir)
+    crf, trial_psnr = choose_crf(video, stream, fps, cfg, out_dir, crf_memo(crf_memo_name(cfg, fps)) if crf_memo else None)
     cfg = cfg.model_copy(update={"crf": crf})
     ranges = chunks(n, cfg.chunk_frames)
     segments = [f"{k:05d}.mp4" for k in range(len(ranges))]
@@ -151,7 +180,8 @@ def run_blend(clip: ClipRun) -> BlendRecord:
     at = clip.layout.artifact
     return clip.run(
         "blend", ["blend"], ["stabilize", "generate", "enhance"], [], BlendRecord,
-        lambda out: blend(clip.video, stream, at("stabilize", "landmarks.npz"), at("enhance", "mouths.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.blend, clip.engine),
+        lambda out: blend(clip.video, stream, at("stabilize", "landmarks.npz"), at("enhance", "mouths.npy"), at("generate", "masks.npy"), at("generate", "selection.npz"), out, clip.config.blend, clip.engine,
+                          crf_memo=lambda name: clip.layout.source_fact(clip.video, name)),
     )
 
 
