@@ -47,3 +47,33 @@ def test_a_failing_stage_leaves_no_directory_behind(tmp_path):
         run_stage(layout, "face_detect", "cfg", ["in"], Rec, _produce([], fail=True))
     assert not layout.stage_dir("face_detect").exists()
     assert list(layout.root.iterdir()) == []
+
+
+def test_a_second_dub_of_a_video_takes_its_faces_and_landmarks_from_the_first(tmp_path, talking_face, short_dub_wav, monkeypatch):
+    import numpy as np
+
+    from lipdub.infra.clip_run import ClipRun
+    from lipdub.infra.config import load_config
+    from lipdub.tasks import face_detect, run_stages, stabilize
+
+    calls = []
+    for module, name in ((face_detect, "face_detect"), (stabilize, "stabilize")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    video, stages = talking_face.video_path, ["probe", "audio_clean", "face_detect", "stabilize"]
+
+    def dub(audio, **overrides) -> ClipRun:
+        clip = ClipRun.start(video, audio, None, load_config(work_dir=tmp_path / "work", **overrides))
+        run_stages(clip, stages)
+        return clip
+
+    first = dub(short_dub_wav)
+    assert calls == ["face_detect", "stabilize"]
+    second = dub(video)  # the video's own soundtrack: another clip of the same video
+    assert second.layout.clip_id != first.layout.clip_id and calls == ["face_detect", "stabilize"]
+    for stage, name in (("face_detect", "faces.npz"), ("stabilize", "landmarks.npz")):
+        a, b = np.load(first.layout.artifact(stage, name)), np.load(second.layout.artifact(stage, name))
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+        assert second.records[stage] == first.records[stage]
+    dub(short_dub_wav, face={"min_confidence": 0.8})  # another face setting: found again, and so are the landmarks
+    assert calls == ["face_detect", "stabilize"] * 2

@@ -26,7 +26,7 @@ from lipdub.infra.config import Config, StorageConfig
 from lipdub.infra.engine import Engine, engine_for
 from lipdub.infra.layout import ClipLayout, clip_id_for, file_digest
 from lipdub.infra.manifest import ClipRow, DriftWindowRow, new_run_id, write_rows
-from lipdub.infra.stage_cache import run_stage
+from lipdub.infra.stage_cache import run_stage, through_video_memo, video_memo_key
 
 R = TypeVar("R", bound=BaseModel)
 StageEvent = Callable[[str, str, float], None]  # stage, "start" | "done" | "cached" | "failed", seconds
@@ -54,6 +54,7 @@ class ClipRun:
     fingerprints: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     cached: list[str] = field(default_factory=list)
+    video_keys: dict[str, str] = field(default_factory=dict)  # per-video stages' keys, the same for every dub of the video
     current: str | None = None
     row: ClipRow | None = None  # set when the run ends well
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
@@ -81,11 +82,18 @@ class ClipRun:
     def source(self, path: Path) -> str:
         return f"file:{file_digest(path)}"
 
-    def run(self, stage: str, sections: list[str], upstream: list[str], sources: list[Path], record_type: type[R], produce: Callable[[Path], R]) -> R:
-        """Run (or reuse) a stage keyed on its config sections, upstream stages and source files."""
+    def run(self, stage: str, sections: list[str], upstream: list[str], sources: list[Path], record_type: type[R], produce: Callable[[Path], R], per_video: bool = False) -> R:
+        """Run (or reuse) a stage keyed on its config sections, upstream stages and source files.
+
+        per_video: the stage reads the source video alone (and earlier per-video stages), so
+        another dub of the same video under this work dir can hand over its files."""
         self.current = stage
         self._event(stage, "start", 0.0)
         config_hash = "|".join(self.config.section_hash(s) for s in sections)
+        if per_video:
+            key = video_memo_key(stage, config_hash, file_digest(self.video), [self.video_keys[u] for u in upstream if u in self.video_keys])
+            self.video_keys[stage] = key
+            produce = through_video_memo(self.layout.source_fact(self.video, f"{stage}-{key}"), record_type, produce)
         inputs = [self.fingerprints[u] for u in upstream] + [self.source(p) for p in sources]
         started = time.perf_counter()
         try:

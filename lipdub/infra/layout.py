@@ -3,8 +3,8 @@
 <work_dir>/<clip_id>/<stage>/ holds a stage's files and its record.json (the typed
 record the stage returned, the cache key it was made under, and a nonce that changes
 whenever the stage really runs, so later stages know to run again).
-<work_dir>/sources/<video digest>/ holds small facts about a source video alone (the
-blend's CRF choice), shared by all its dubs.
+<work_dir>/sources/<video digest>/ holds what is worked out from a source video alone
+(faces, landmarks, the blend's CRF choice), shared by all its dubs.
 
 Stages read and write local files. When the work dir is a URL, the local tree lives in
 a scratch folder and `remote` is the work dir, where each finished stage is mirrored
@@ -83,7 +83,7 @@ class ClipLayout:
         return storage.join(self.remote, self.clip_id, stage) if self.remote else None
 
     def source_fact(self, video: Path, name: str) -> Path:
-        """A small file about the source video alone, shared by every dub of it made under
+        """A small file or folder about the source video alone, shared by every dub of it made under
         this work dir (its clips differ by their audio, and would each work it out again)."""
         return Path(self.work_dir) / SOURCES / file_digest(Path(video)) / name
 

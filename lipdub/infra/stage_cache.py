@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from lipdub.infra.config import StorageConfig
 from lipdub.infra.layout import RECORD, ClipLayout
 
 R = TypeVar("R", bound=BaseModel)
+MEMO_RECORD = "memo.json"
 
 # Bump a stage's version when its code changes what it writes.
 STAGE_VERSIONS: dict[str, int] = {
@@ -56,6 +58,37 @@ class StageResult:
 def stage_key(stage: str, config_hash: str, inputs: list[str]) -> str:
     payload = json.dumps([stage, STAGE_VERSIONS[stage], config_hash, inputs])
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def video_memo_key(stage: str, config_hash: str, video_digest: str, upstream_keys: list[str]) -> str:
+    """The key of a stage that reads the source video alone: the same for every dub of it."""
+    return stage_key(stage, config_hash, [f"video:{video_digest}", *upstream_keys])
+
+
+def through_video_memo(memo: Path, record_type: type[R], produce: Callable[[Path], R]) -> Callable[[Path], R]:
+    """produce(out), or a copy of what it wrote for another dub of the same video.
+
+    A stage that reads only the source video (face_detect, stabilize) gives every dub of
+    it the same files; a video dubbed into five languages would otherwise find its faces
+    and landmarks five times. What produce writes is kept in `memo` (with its record in
+    MEMO_RECORD), whole or not at all: dubs of one video may run at once."""
+    def produce_or_copy(out: Path) -> R:
+        if (memo / MEMO_RECORD).is_file():
+            for item in memo.iterdir():
+                if item.name != MEMO_RECORD:
+                    (shutil.copytree if item.is_dir() else shutil.copy2)(item, out / item.name)
+            return record_type.model_validate_json((memo / MEMO_RECORD).read_text())
+        record = produce(out)
+        partial = memo.with_name(f".{memo.name}.{uuid.uuid4().hex}")
+        shutil.copytree(out, partial)
+        (partial / MEMO_RECORD).write_text(record.model_dump_json())
+        try:
+            partial.rename(memo)
+        except OSError:  # another dub of the video kept it first: the same files
+            shutil.rmtree(partial, ignore_errors=True)
+        return record
+
+    return produce_or_copy
 
 
 def _stored(layout: ClipLayout, stage: str, key: str) -> dict | None:

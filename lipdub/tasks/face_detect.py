@@ -106,7 +106,7 @@ def face_detect(video: Path, stream: media.VideoStreamInfo, out_dir: Path, cfg: 
 
 def run_face_detect(clip: ClipRun) -> FaceRecord:
     stream = video_stream(clip.video, clip.record("probe", ProbeRecord))
-    return clip.run("face_detect", ["face"], ["probe"], [clip.video], FaceRecord, lambda out: face_detect(clip.video, stream, out, clip.config.face, clip.engine))
+    return clip.run("face_detect", ["face"], ["probe"], [clip.video], FaceRecord, lambda out: face_detect(clip.video, stream, out, clip.config.face, clip.engine), per_video=True)
 
 
 face_detect_task = stage_task(run_face_detect)

@@ -160,7 +160,7 @@ def run_stabilize(clip: ClipRun) -> StabilizeRecord:
     faces = clip.layout.artifact("face_detect", "faces.npz")
     tiny = clip.record("face_detect", FaceRecord).tiny
     gen = clip.config.generate
-    return clip.run("stabilize", ["stabilize", "generate.canonical_size", "generate.max_canonical_size"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, gen.canonical_size, tiny, clip.engine, gen.max_canonical_size))
+    return clip.run("stabilize", ["stabilize", "generate.canonical_size", "generate.max_canonical_size"], ["face_detect"], [], StabilizeRecord, lambda out: stabilize(clip.video, stream, faces, out, clip.config.stabilize, gen.canonical_size, tiny, clip.engine, gen.max_canonical_size), per_video=True)
 
 
 stabilize_task = stage_task(run_stabilize)
