@@ -230,6 +230,19 @@ def test_a_late_audio_stream_start_is_named_with_its_size(talking_face, tmp_path
     assert found["stream_start_offset"].value == pytest.approx(0.2, abs=0.05)
 
 
+def test_aac_priming_ahead_of_the_picture_is_not_called_a_shift(talking_face, tmp_path):
+    # lipdub writes MP4 as FFmpeg's avoid_negative_ts make_zero does: the AAC stream then
+    # starts one priming frame (1024 samples) before the first picture, its sound on it
+    audio, rate = media.read_audio(talking_face.video_path)
+    out = tmp_path / "written.mp4"
+    media.remux_with_audio(talking_face.video_path, audio, rate, out)
+    info = media.probe(out)
+    assert info.audio.start_time_s - info.video.start_time_s == pytest.approx(-1024 / rate, abs=0.002)
+    found = {f.name: f for f in stream_findings(info)}
+    assert "stream_start_offset" not in found
+    assert found["encoder_priming"].severity == "info"
+
+
 def test_retiming_makes_a_vfr_clip_constant_rate_at_its_real_rate(tmp_path):
     from tests.test_media import _write_vfr
 

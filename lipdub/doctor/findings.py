@@ -24,6 +24,19 @@ class Finding(BaseModel):
     value: float | None = None
 
 
+AAC_PRIMING_SAMPLES = 1024  # an AAC encoder's first frame: decoder warm-up, not sound
+
+
+def _is_aac_priming(a: media.AudioStreamInfo, start_gap_s: float) -> bool:
+    """An AAC stream one priming frame ahead of the picture.
+
+    Shifting every timestamp to start at zero (avoid_negative_ts make_zero, as FFmpeg and
+    lipdub write MP4) moves the priming frame's negative start out of the edit list, so
+    the stream starts 1024 samples early while its first sound lands on the first frame.
+    Within 2 ms: the muxer rounds the shift to the video's time base."""
+    return a.codec == "aac" and a.sample_rate > 0 and abs(start_gap_s + AAC_PRIMING_SAMPLES / a.sample_rate) <= 0.002
+
+
 def stream_findings(info: media.MediaInfo, audio_info: media.MediaInfo | None = None, decoded_audio_s: float | None = None, fps_tolerance: float = 0.01) -> list[Finding]:
     """Findings from container and stream facts (no decoding of pictures)."""
     out: list[Finding] = []
@@ -43,7 +56,9 @@ def stream_findings(info: media.MediaInfo, audio_info: media.MediaInfo | None = 
         out.append(Finding(name="audio_rate_mismatch", severity="problem", evidence=f"audio header says {a.sample_rate} Hz and {a.duration_s:.3f} s but its samples last {decoded_audio_s:.3f} s (x{ratio:.4f})", value=ratio))
     if audio_info is None:  # streams of one file: their start times must agree
         start_gap = a.start_time_s - v.start_time_s
-        if abs(start_gap) > 0.5 / v.actual_fps:
+        if _is_aac_priming(a, start_gap):
+            out.append(Finding(name="encoder_priming", severity="info", evidence=f"audio starts {-start_gap * 1000:.0f} ms before the first frame: the AAC encoder's {AAC_PRIMING_SAMPLES} priming samples, which decode to silence ahead of the sound; not a shift", value=start_gap))
+        elif abs(start_gap) > 0.5 / v.actual_fps:
             severity = "problem" if abs(start_gap) * v.actual_fps > 1.0 else "info"
             out.append(Finding(name="stream_start_offset", severity=severity, evidence=f"audio starts {start_gap * 1000:+.0f} ms from the first frame ({start_gap * v.actual_fps:+.1f} frames): an edit list or re-encode shift", value=start_gap))
         if v.start_time_s < 0 or a.start_time_s < 0:

@@ -42,7 +42,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "blend": 3,
     "remux": 2,
     "drift": 14,
-    "sync_analysis": 12,
+    "sync_analysis": 13,
     "repair": 17,
 }
 
