@@ -16,7 +16,7 @@ from lipdub.infra.clip_run import check_inputs
 from lipdub.infra.config import load_config
 from lipdub.infra.layout import STAGES, ClipLayout
 from lipdub.infra.manifest import ClipRow, read_table, write_rows
-from lipdub.infra.stage_cache import run_stage
+from lipdub.infra.stage_cache import run_stage, through_video_memo
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +147,26 @@ def test_stage_cache_mirrors_each_stage_and_restores_it_on_an_empty_scratch(s3, 
     s3.rm(f"{remote}/clip", recursive=True)  # the remote copy lost: a local hit puts it back
     assert run_stage(fresh, "blend", "cfg", ["in"], _Rec, _segments(calls)).cached
     assert s3.exists(f"{remote}/clip/blend/record.json")
+
+
+def test_a_video_memo_is_mirrored_and_found_from_another_scratch(s3, s3_bucket, tmp_path):
+    # two machines dub one video into two languages under one remote work dir: the second
+    # takes the first's faces from the remote memo instead of finding them again
+    remote = f"{s3_bucket}/memo-test/sources/v/face_detect-k"
+    calls: list = []
+    made = through_video_memo(tmp_path / "a" / "memo", _Rec, _segments(calls), remote)
+    with storage.whole_dir(tmp_path / "a" / "clip1") as out:
+        first = made(out)
+    assert s3.exists(f"{remote}/memo.json") and s3.exists(f"{remote}/segments/000.mp4")
+    taken = through_video_memo(tmp_path / "b" / "memo", _Rec, _segments(calls), remote)
+    with storage.whole_dir(tmp_path / "b" / "clip2") as out:
+        second = taken(out)
+    assert len(calls) == 1 and second == first
+    assert (tmp_path / "b" / "clip2" / "segments" / "000.mp4").read_bytes() == b"seg"
+    s3.rm(remote, recursive=True)  # the remote copy lost: a local hit puts it back
+    with storage.whole_dir(tmp_path / "b" / "clip3") as out:
+        taken(out)
+    assert len(calls) == 1 and s3.exists(f"{remote}/memo.json")
 
 
 def _row(run_id: str, status: str) -> ClipRow:

@@ -93,7 +93,8 @@ class ClipRun:
         if per_video:
             key = video_memo_key(stage, config_hash, file_digest(self.video), [self.video_keys[u] for u in upstream if u in self.video_keys])
             self.video_keys[stage] = key
-            produce = through_video_memo(self.layout.source_fact(self.video, f"{stage}-{key}"), record_type, produce)
+            name = f"{stage}-{key}"
+            produce = through_video_memo(self.layout.source_fact(self.video, name), record_type, produce, self.layout.remote_source_fact(self.video, name), self.config.storage)
         inputs = [self.fingerprints[u] for u in upstream] + [self.source(p) for p in sources]
         started = time.perf_counter()
         try:

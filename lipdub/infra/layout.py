@@ -87,6 +87,10 @@ class ClipLayout:
         this work dir (its clips differ by their audio, and would each work it out again)."""
         return Path(self.work_dir) / SOURCES / file_digest(Path(video)) / name
 
+    def remote_source_fact(self, video: Path, name: str) -> str | None:
+        """Where source_fact is mirrored when the work dir is remote."""
+        return storage.join(self.remote, SOURCES, file_digest(Path(video)), name) if self.remote else None
+
     def artifact(self, stage: str, name: str) -> Path:
         if name not in ARTIFACTS[stage]:
             raise KeyError(f"{stage} writes no artifact named {name!r}")

@@ -65,30 +65,50 @@ def video_memo_key(stage: str, config_hash: str, video_digest: str, upstream_key
     return stage_key(stage, config_hash, [f"video:{video_digest}", *upstream_keys])
 
 
-def through_video_memo(memo: Path, record_type: type[R], produce: Callable[[Path], R]) -> Callable[[Path], R]:
+def through_video_memo(memo: Path, record_type: type[R], produce: Callable[[Path], R], remote: str | None = None, storage_cfg: StorageConfig | None = None) -> Callable[[Path], R]:
     """produce(out), or a copy of what it wrote for another dub of the same video.
 
     A stage that reads only the source video (face_detect, stabilize) gives every dub of
     it the same files; a video dubbed into five languages would otherwise find its faces
     and landmarks five times. What produce writes is kept in `memo` (with its record in
-    MEMO_RECORD), whole or not at all: dubs of one video may run at once."""
+    MEMO_RECORD), whole or not at all: dubs of one video may run at once. With a remote
+    work dir the memo is mirrored at `remote`, so a dub run from another machine's
+    scratch finds it too."""
     def produce_or_copy(out: Path) -> R:
+        kept_here = (memo / MEMO_RECORD).is_file()
+        kept_there = remote is not None and storage.exists(storage.join(remote, MEMO_RECORD), storage_cfg)
+        if not kept_here and kept_there:
+            _keep_whole(memo, lambda partial: storage.download_dir(remote, partial, storage_cfg))
+        elif kept_here and remote is not None and not kept_there:
+            storage.upload_dir(memo, remote, last=[MEMO_RECORD], cfg=storage_cfg)
         if (memo / MEMO_RECORD).is_file():
             for item in memo.iterdir():
                 if item.name != MEMO_RECORD:
                     (shutil.copytree if item.is_dir() else shutil.copy2)(item, out / item.name)
             return record_type.model_validate_json((memo / MEMO_RECORD).read_text())
         record = produce(out)
-        partial = memo.with_name(f".{memo.name}.{uuid.uuid4().hex}")
-        shutil.copytree(out, partial)
-        (partial / MEMO_RECORD).write_text(record.model_dump_json())
-        try:
-            partial.rename(memo)
-        except OSError:  # another dub of the video kept it first: the same files
-            shutil.rmtree(partial, ignore_errors=True)
+
+        def fill(partial: Path) -> None:
+            shutil.copytree(out, partial)
+            (partial / MEMO_RECORD).write_text(record.model_dump_json())
+
+        _keep_whole(memo, fill)
+        if remote is not None:
+            storage.upload_dir(memo, remote, last=[MEMO_RECORD], cfg=storage_cfg)
         return record
 
     return produce_or_copy
+
+
+def _keep_whole(memo: Path, fill: Callable[[Path], None]) -> None:
+    """Make `memo` by fill(partial folder) and one rename; if another dub of the video kept
+    it first, theirs stays (the same files)."""
+    partial = memo.with_name(f".{memo.name}.{uuid.uuid4().hex}")
+    fill(partial)
+    try:
+        partial.rename(memo)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _stored(layout: ClipLayout, stage: str, key: str) -> dict | None:
