@@ -183,3 +183,34 @@ def test_a_source_whose_sound_runs_late_teaches_lips_in_sync_with_the_dub(tmp_pa
     assert generated.source_offset_frames == pytest.approx(4, abs=1.0)
     assert measured.source.offset_frames == pytest.approx(4, abs=1.0)  # the drift stage reads the source the same way
     assert abs(measured.output.offset_frames) <= 1.0
+
+
+def test_a_long_dub_never_holds_all_its_mouths_in_memory(tmp_path):
+    # a 4 s, 512 px face under 48 s of speech: 1200 output mouths (147 MB), each a copy
+    # of one of 100 source frames, go to disk a block at a time. Made whole, generate held
+    # three copies of them at once (4.1 GB for a 5 min dub) and enhance one
+    import tracemalloc
+
+    from lipdub import samples
+
+    face = samples.make_talking_face(tmp_path / "face.mp4", duration_s=4.0, fps=25, size=512, seed=3)
+    envelope = samples.speech_envelope(48.0, 25, seed=7)
+    long_wav = samples.write_wav(tmp_path / "long.wav", samples.synth_speech(envelope, 25, 16000, seed=7), 16000)
+    run = ClipRun.start(face.video_path, long_wav, tmp_path / "out.mp4", load_config(work_dir=tmp_path / "work"))
+    run_stages(run, STAGES[: STAGES.index("generate")])
+    peaks = {}
+    for stage in ("generate", "enhance"):
+        tracemalloc.start()
+        try:
+            run_stages(run, [stage])
+            peaks[stage] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    mouths = np.load(run.layout.artifact("enhance", "mouths.npy"), mmap_mode="r")
+    assert len(mouths) == 1200 and run.records["generate"].frames_generated > 1000
+    assert max(peaks.values()) < 0.5 * mouths.nbytes, peaks
+    chosen = np.load(run.layout.artifact("generate", "selection.npz"))["chosen"]
+    library = np.load(run.layout.artifact("generate", "library.npy"), mmap_mode="r")
+    generated = np.load(run.layout.artifact("generate", "mouths.npy"), mmap_mode="r")
+    last = int(np.flatnonzero(chosen >= 0)[-1])
+    assert np.array_equal(generated[last], library[chosen[last]])  # the block writer put the chosen frame there

@@ -21,7 +21,7 @@ import numpy as np
 
 from lipdub import av_model, mouth_warp
 from lipdub import face_geometry as fg
-from lipdub.models.base import GenerateRequest, GenerateResult
+from lipdub.models.base import ChosenFrames, GenerateRequest, GenerateResult, MadeFrames
 from lipdub.tasks.stabilize import mouth_opening
 
 N_COMPONENTS = 5
@@ -55,7 +55,7 @@ class RetrievalGenerator:
         usable = np.flatnonzero(req.usable if req.library_frames is None else req.usable & req.library_frames)
         if len(usable) == 0:  # tiny or profile faces throughout: pass everything through
             n_out = len(req.target)
-            return GenerateResult(mouths=req.library[req.target], chosen=np.full(n_out, -1), predicted_opening=np.zeros(n_out, np.float32), mapping="none")
+            return GenerateResult(mouths=ChosenFrames(req.library, req.target), chosen=np.full(n_out, -1), predicted_opening=np.zeros(n_out, np.float32), mapping="none")
         if len(usable) < MIN_LIBRARY_FRAMES:  # a still image (or a few frames): nothing to choose from
             return self._open_one(req, usable)
         shapes = req.lips.reshape(len(req.lips), -1)
@@ -80,7 +80,7 @@ class RetrievalGenerator:
 
         has_target = req.usable[req.target]
         chosen = np.where(has_target, chosen, -1)
-        mouths = np.where(has_target[:, None, None, None], req.library[np.maximum(chosen, 0)], req.library[req.target])
+        mouths = ChosenFrames(req.library, np.where(has_target, chosen, req.target))
         return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping)
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
@@ -96,20 +96,23 @@ class RetrievalGenerator:
         if req.dub_closures is not None:
             asked[req.dub_closures] = 0.0  # the photo's lips meet on /p b m/ as in silence
         has_target = req.usable[req.target]
-        mouths = req.library[req.target].copy()
         # the photo's own gap (lips caught apart mid-word) counts towards the opening asked
         # for: less is reached by closing it by warping, with nothing painted; only more is
         # opened further. A gap wider than the loudest speech asks for is the loudest
         # speech's: the real open mouth shows as it is, the warps stay within its range.
         gap = max(float(opening[base]), 0.0)
         asked = asked * max(1.0, gap / (mouth_warp.WIDEST * width))
-        for j in np.flatnonzero(has_target):
+        photo = np.asarray(req.library[base])
+
+        def mouth(j: int) -> np.ndarray:
+            if not has_target[j]:
+                return np.asarray(req.library[req.target[j]])
             if asked[j] <= gap:
-                mouths[j] = mouth_warp.raise_jaw(req.library[base], lips, 1.0 - float(asked[j]) / max(gap, 1e-6))
-            else:
-                mouths[j] = mouth_warp.open_mouth(req.library[base], lips, float(asked[j]) - gap)
+                return mouth_warp.raise_jaw(photo, lips, 1.0 - float(asked[j]) / max(gap, 1e-6))
+            return mouth_warp.open_mouth(photo, lips, float(asked[j]) - gap)
+
         chosen = np.where(has_target, base, -1)
-        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
+        return GenerateResult(mouths=MadeFrames(len(req.target), photo.shape, mouth), chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
 
     def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)

@@ -14,6 +14,9 @@ from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.prefect_task import stage_task
 
 
+CHUNKS_PER_WORKER = 4  # chunks each worker is given before their results are written
+
+
 class EnhanceRecord(BaseModel):
     backend: str
     frames: int
@@ -30,11 +33,18 @@ def enhance_chunk(mouths_npy: Path, library_npy: Path, masks_npy: Path, selectio
 
 
 def enhance(mouths_npy: Path, library_npy: Path, masks_npy: Path, selection_npz: Path, out_dir: Path, cfg: EnhanceConfig, engine: Engine = LOCAL) -> EnhanceRecord:
-    n = len(np.load(mouths_npy, mmap_mode="r"))
-    parts = engine.map(enhance_chunk, [(mouths_npy, library_npy, masks_npy, selection_npz, a, b, cfg) for a, b in chunks(n, 64)])
-    out = np.concatenate(parts).astype(np.uint8, copy=False)
-    np.save(out_dir / "mouths.npy", out)
-    return EnhanceRecord(backend=cfg.backend, frames=len(out))
+    shape = np.load(mouths_npy, mmap_mode="r").shape
+    out = np.lib.format.open_memmap(out_dir / "mouths.npy", mode="w+", dtype=np.uint8, shape=shape)
+    calls = [(mouths_npy, library_npy, masks_npy, selection_npz, a, b, cfg) for a, b in chunks(shape[0], 64)]
+    # a few chunks per worker at a time, each written as it comes back: memory stays flat
+    # however long the dub (all parts held at once took 0.4 GB per minute of output)
+    group_size = CHUNKS_PER_WORKER * max(1, engine.workers)
+    for first in range(0, len(calls), group_size):
+        group = calls[first : first + group_size]
+        for (*_, a, b, _cfg), part in zip(group, engine.map(enhance_chunk, group)):
+            out[a:b] = part
+    out.flush()
+    return EnhanceRecord(backend=cfg.backend, frames=shape[0])
 
 
 def run_enhance(clip: ClipRun) -> EnhanceRecord:

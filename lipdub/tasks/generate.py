@@ -17,7 +17,7 @@ from lipdub import face_geometry as fg
 from lipdub import media, phones
 from lipdub.audio_features import log_mel_frames, speech_mask_frames
 from lipdub.infra.config import GenerateConfig, SyncMode
-from lipdub.models.base import GenerateRequest
+from lipdub.models.base import ChosenFrames, GenerateRequest, MadeFrames
 from lipdub.models import registry
 from lipdub.sync import measure_sync
 from lipdub.tasks.probe import ProbeRecord
@@ -43,16 +43,30 @@ class GenerateRecord(BaseModel):
     source_offset_frames: float  # the source's own sound against its lips, which its mapping learned without
 
 
-def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int) -> np.ndarray:
-    """Every source frame's lower face warped into the canonical mouth box."""
+def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int, out: Path | None = None) -> np.ndarray:
+    """Every source frame's lower face warped into the canonical mouth box (written to the
+    .npy file `out` as it is made, and returned mapped from it, when given)."""
     x0, y0, x1, y1 = fg.mouth_box(size)
     shift = np.array([[1, 0, -x0], [0, 1, -y0]], np.float32)
-    library = np.zeros((stream.n_frames, y1 - y0, x1 - x0, 3), np.uint8)
+    shape = (stream.n_frames, y1 - y0, x1 - x0, 3)
+    library = np.zeros(shape, np.uint8) if out is None else np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=shape)
     for i, rgb in media.read_frames(video, stream):
         if usable[i]:
             m = shift @ np.vstack([to_canonical[i], [0, 0, 1]])
             library[i] = cv2.warpAffine(rgb, m, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    return library
+    if out is None:
+        return library
+    library.flush()
+    del library
+    return np.load(out, mmap_mode="r")
+
+
+def write_frames(path: Path, frames: np.ndarray | ChosenFrames | MadeFrames, block: int = 64) -> None:
+    """frames (n, h, w, c) to a .npy file a block at a time: memory stays flat however long the dub."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=tuple(frames.shape))
+    for a in range(0, len(frames), block):
+        out[a : a + block] = frames[a : a + block]
+    out.flush()
 
 
 def _runs(chosen: np.ndarray) -> float:
@@ -102,7 +116,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         source_audio = log_mel_frames(src[:, 0], src_rate, src_times)
         source_speech = speech_mask_frames(src[:, 0], src_rate, src_times)
 
-    library = canonical_library(video, stream, lm["to_canonical"], usable, size)
+    library = canonical_library(video, stream, lm["to_canonical"], usable, size, out_dir / "library.npy")
     closures = dub_closures(analysis_wav, cfg.dub_language, out_times, timeline.fps, dub_speech) if cfg.close_bilabials else None
     request = GenerateRequest(
         library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable, source_audio=source_audio, source_speech=source_speech,
@@ -111,14 +125,14 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     generator = registry.generator(cfg)
     result = generator.generate(request)
 
-    masks = np.zeros(result.mouths.shape[:3], np.uint8)
+    masks = np.lib.format.open_memmap(out_dir / "masks.npy", mode="w+", dtype=np.uint8, shape=tuple(result.mouths.shape[:3]))
     for j, (t, c) in enumerate(zip(timeline.source_index, result.chosen)):
         if c >= 0:
             jaw = fg.mask_jaw(lm["jaw"][t], lm["jaw"][c])
             masks[j] = np.round(fg.lower_face_mask(jaw, lm["nose"][t], size, cfg.mask_feather_px) * 255)
-    np.save(out_dir / "mouths.npy", result.mouths)
-    np.save(out_dir / "library.npy", library)
-    np.save(out_dir / "masks.npy", masks)
+    masks.flush()
+    del masks
+    write_frames(out_dir / "mouths.npy", result.mouths)
     np.savez_compressed(
         out_dir / "selection.npz", target=timeline.source_index, chosen=result.chosen, predicted_opening=result.predicted_opening, dub_speech=dub_speech,
         dub_closures=np.zeros(timeline.n_frames, bool) if closures is None else closures, fps=timeline.fps, audio_duration_s=timeline.audio_duration_s,
