@@ -291,14 +291,24 @@ def report(
             print(json.dumps(r, default=str))
         return
     table = Table(box=None, header_style="bold", padding=(0, 2))
-    for col in ("started", "job", "clip", "status", "sync (frames)", "verdict", "error"):
-        table.add_column(col)
+    errors = any(r["error"] for r in rows)  # the column only when some run failed: it takes room from the clip's name
+    for col, fits in (("started (UTC)", True), ("job", True), ("clip", False), ("status", True), ("frames", True), ("verdict", True), ("error", False))[: 7 if errors else 6]:
+        table.add_column(col, no_wrap=fits, overflow="fold")
     for r in sorted(rows, key=lambda r: r["started_at"]):
         offset = r["sync_offset_frames_after"] if r["sync_offset_frames_after"] is not None else r["sync_offset_frames_before"]
-        table.add_row(f"{r['started_at']:%Y-%m-%d %H:%M}", r["job"], r["video"], r["status"], "" if offset is None else f"{offset:+.1f}", r["sync_verdict_after"] or r["sync_verdict_before"] or "", (r["error"] or "")[:80])
+        table.add_row(f"{r['started_at']:%m-%d %H:%M}", r["job"], _clip_name(r), r["status"], "" if offset is None else f"{offset:+.1f}", r["sync_verdict_after"] or r["sync_verdict_before"] or "", *([(r["error"] or "")[:80]] if errors else []))
     if rows:
         out.print(table)
-    out.print(f"{len(rows)} clip(s) out of tolerance or failed since {start:%Y-%m-%d %H:%M} UTC", highlight=False)
+    out.print(f"{len(rows)} clip(s) out of tolerance or failed since {start:%Y-%m-%d %H:%M} UTC (frames: the sync offset, + = audio late)", highlight=False)
+
+
+def _clip_name(row: dict) -> str:
+    """The files a person knows the clip by: a full path squeezed into a column read '/work/sh…'."""
+    def name(location: str) -> str:
+        return location.rstrip("/").rsplit("/", 1)[-1]
+
+    video = name(row["video"])
+    return video if not row["audio"] or row["audio"] == row["video"] else f"{video} + {name(row['audio'])}"
 
 
 def _since(text: str):

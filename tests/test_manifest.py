@@ -85,3 +85,17 @@ def test_files_written_before_a_column_existed_still_read(tmp_path):
     pq.write_table(old, tmp_path / "clips" / "old.parquet")
     table = read_table(tmp_path, "clips")
     assert table.num_rows == 2 and "repairs" in table.column_names
+
+
+def test_report_names_each_clip_by_its_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from lipdub.cli import app
+
+    _week(tmp_path)
+    deep = _at("r7", "deep", 1, "noticeable").model_copy(update={"video": "/very/long/path/to/the/footage/anchor-man.mp4", "audio": "s3://bucket/dubs/en-male-5s.wav"})
+    write_rows(tmp_path, "clips", "r7", [deep], ClipRow)
+    result = CliRunner().invoke(app, ["report", str(tmp_path)], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    assert "anchor-man.mp4 + en-male-5s.wav" in result.stdout
+    assert "3 clip(s) out of tolerance or failed" in result.stdout
