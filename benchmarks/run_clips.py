@@ -7,6 +7,7 @@ the per-stage seconds and the sync measured on the output and on the source.
 
     python benchmarks/run_clips.py [--media DIR] [--out DIR] [--preset NAME]
                                    [--pairs default|all|long] [--clips a,b]
+                                   [--long-minutes N]   (with --pairs long: N minutes of output)
 
 The media folder is not part of the project (see its README.md). When it is absent
 the script says so and exits 0. Nothing is written inside the repository.
@@ -311,6 +312,20 @@ def choose_pairs(clips: list[Path], speech: list[Path], mode: str) -> list[tuple
     return pairs
 
 
+def repeated(speech: Path, times: int, out_root: Path) -> Path:
+    """The speech file played `times` times over, written once under out_root (a long dub
+    from the one long track the media folder has)."""
+    path = out_root / f"{speech.stem}-x{times}.wav"
+    if not path.exists():
+        import numpy as np
+        import soundfile
+
+        samples, rate = soundfile.read(str(speech), always_2d=True)
+        out_root.mkdir(parents=True, exist_ok=True)
+        soundfile.write(str(path), np.concatenate([samples] * times), rate)
+    return path
+
+
 # ---------------------------------------------------------------- one pair
 
 
@@ -457,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"scratch folder for work dirs, outputs and results.jsonl (default: {DEFAULT_OUT})")
     ap.add_argument("--preset", default=None, help="lipdub preset passed to every run")
     ap.add_argument("--pairs", choices=("default", "all", "long"), default="default", help="default: every clip with fr-7s and zh-news-8s, plus one English 5 s dub; all: every clip x every speech file but en-60s; long: every clip with en-60s")
+    ap.add_argument("--long-minutes", type=int, default=1, help="with --pairs long: the 60 s track played this many times over (memory on long dubs)")
     ap.add_argument("--clips", default=None, help="comma-separated clip names (stem or file name) to keep")
     ap.add_argument("--sync-mode", default=None, choices=("auto", "cut_off", "loop", "bounce", "silence"), help="passed to lipdub run")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds before a run is killed (default: 900)")
@@ -479,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         clips = [c for c in clips if c.stem in wanted]
     speech = sorted(speech_dir.glob("*.wav"))
     pairs = choose_pairs(clips, speech, args.pairs)
+    if args.pairs == "long" and args.long_minutes > 1:
+        pairs = [(c, repeated(s, args.long_minutes, args.out.resolve())) for c, s in pairs]
 
     info = machine()
     ffmpeg = ffmpeg_exe()
