@@ -203,20 +203,20 @@ def reconstruction(video: Path, cfg: Config, rng: np.random.Generator) -> tuple[
     truth, chosen = request.target[ok], result.chosen[ok]
     lips, size = src.lm["lips"], src.size
     lmd = float(lip_distance(lips[chosen], lips[truth], size).mean())
-    r = av_model.correlation(mouth_opening(lips[chosen]), mouth_opening(lips[truth]))
+    opening = src.lm["opening"]
+    r = av_model.correlation(opening[chosen], opening[truth])
     pool = np.flatnonzero(src.lm["usable"] & first)
     # the best any picker could do with this library: how much room the selection leaves
     best_lmd = float(np.mean([lip_distance(lips[pool], lips[[k]], size).min() for k in truth]))
     # a picker told each true frame's opening and nothing else: the most any mapping from
     # sound to opening alone can reach, since the rest of the lip shape is left to chance
-    opening = mouth_opening(lips)
     by_opening = pool[np.abs(opening[pool][None, :] - opening[truth][:, None]).argmin(axis=1)]
     opening_oracle_lmd = float(lip_distance(lips[by_opening], lips[truth], size).mean())
     rand_lmd, rand_r = [], []
     for _ in range(RANDOM_DRAWS):
         pick = rng.choice(pool, size=len(truth))
         rand_lmd.append(lip_distance(lips[pick], lips[truth], size).mean())
-        rand_r.append(av_model.correlation(mouth_opening(lips[pick]), mouth_opening(lips[truth])))
+        rand_r.append(av_model.correlation(opening[pick], opening[truth]))
 
     # the source with its own soundtrack: the predictability cross-dub outputs are compared with
     source_r = predictability(src.mel, src.speech, src.lm["opening"], src.usable, src.probe.actual_fps)

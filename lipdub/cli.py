@@ -292,11 +292,12 @@ def report(
         return
     table = Table(box=None, header_style="bold", padding=(0, 2))
     errors = any(r["error"] for r in rows)  # the column only when some run failed: it takes room from the clip's name
-    for col, fits in (("started (UTC)", True), ("job", True), ("clip", False), ("status", True), ("frames", True), ("verdict", True), ("error", False))[: 7 if errors else 6]:
-        table.add_column(col, no_wrap=fits, overflow="fold")
+    for col in ("started (UTC)", "job", "clip", "status", "frames", "verdict") + (("error",) if errors else ()):
+        table.add_column(col, no_wrap=col not in ("clip", "error"), overflow="fold")
     for r in sorted(rows, key=lambda r: r["started_at"]):
         offset = r["sync_offset_frames_after"] if r["sync_offset_frames_after"] is not None else r["sync_offset_frames_before"]
-        table.add_row(f"{r['started_at']:%m-%d %H:%M}", r["job"], _clip_name(r), r["status"], "" if offset is None else f"{offset:+.1f}", r["sync_verdict_after"] or r["sync_verdict_before"] or "", *([(r["error"] or "")[:80]] if errors else []))
+        cells = [f"{r['started_at']:%m-%d %H:%M}", r["job"], _clip_name(r), r["status"], "" if offset is None else f"{offset:+.1f}", r["sync_verdict_after"] or r["sync_verdict_before"] or ""]
+        table.add_row(*cells, *([(r["error"] or "")[:80]] if errors else []))
     if rows:
         out.print(table)
     out.print(f"{len(rows)} clip(s) out of tolerance or failed since {start:%Y-%m-%d %H:%M} UTC (frames: the sync offset, + = audio late)", highlight=False)

@@ -55,38 +55,26 @@ class GenerateRequest:
 
 
 @dataclass(frozen=True)
-class ChosenFrames:
-    """Mouths that are frames of a library, read only when sliced.
+class LazyFrames:
+    """(n, h, w, c) frames made only when sliced, never held whole.
 
-    A retrieval dub's mouths are copies of a few hundred source frames; made whole they
-    took 0.8 GB of memory per minute of output (a 5 min dub peaked at 4.1 GB in
-    generate). Sliced like the (n_out, h, w, 3) array it stands for."""
-
-    library: np.ndarray  # (n_library, h, w, 3)
-    index: np.ndarray  # (n_out,) library frame shown at each output frame
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self.index), *self.library.shape[1:])
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, key: int | slice | np.ndarray) -> np.ndarray:
-        return np.asarray(self.library[self.index[key]])
-
-    def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
-        whole = np.asarray(self.library[self.index])
-        return whole if dtype is None else whole.astype(dtype)
-
-
-@dataclass(frozen=True)
-class MadeFrames:
-    """Mouths made one at a time when sliced (a still image's warps), never held whole."""
+    A retrieval dub's mouths are copies of a few hundred source frames, a still image's
+    are warps of one; made whole they took 0.8 GB of memory per minute of output (a 5 min
+    dub peaked at 4.1 GB in generate). Sliced like the array it stands for."""
 
     n: int
     frame_shape: tuple[int, ...]
-    make: Callable[[int], np.ndarray]  # output frame index -> (h, w, 3) uint8
+    take: Callable[[np.ndarray], np.ndarray]  # output frame indices -> their frames, stacked
+
+    @classmethod
+    def of_library(cls, library: np.ndarray, index: np.ndarray) -> LazyFrames:
+        """Frame j is library[index[j]]."""
+        return cls(len(index), tuple(library.shape[1:]), lambda idx: np.asarray(library[index[idx]]))
+
+    @classmethod
+    def made(cls, n: int, frame_shape: tuple[int, ...], make: Callable[[int], np.ndarray]) -> LazyFrames:
+        """Frame j is make(j)."""
+        return cls(n, tuple(frame_shape), lambda idx: np.stack([make(int(j)) for j in idx]) if len(idx) else np.zeros((0, *frame_shape), np.uint8))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -95,17 +83,15 @@ class MadeFrames:
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, key: slice) -> np.ndarray:
-        return np.stack([self.make(j) for j in range(self.n)[key]]) if range(self.n)[key] else np.zeros((0, *self.frame_shape), np.uint8)
-
-    def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
-        whole = self[:]
-        return whole if dtype is None else whole.astype(dtype)
+    def __getitem__(self, key: int | slice) -> np.ndarray:
+        if isinstance(key, slice):
+            return self.take(np.arange(self.n)[key])
+        return self.take(np.array([key]))[0]
 
 
 @dataclass
 class GenerateResult:
-    mouths: np.ndarray | ChosenFrames | MadeFrames  # (n_out, h, w, 3) canonical lower faces, uint8
+    mouths: np.ndarray | LazyFrames  # (n_out, h, w, 3) canonical lower faces, uint8
     chosen: np.ndarray  # (n_out,) source frame each mouth came from, -1 where the target is passed through
     predicted_opening: np.ndarray  # (n_out,) canonical px
     mapping: str  # "speaker" (learned from the source's own soundtrack) or "generic"

@@ -21,7 +21,7 @@ import numpy as np
 
 from lipdub import av_model, mouth_warp
 from lipdub import face_geometry as fg
-from lipdub.models.base import ChosenFrames, GenerateRequest, GenerateResult, MadeFrames
+from lipdub.models.base import GenerateRequest, GenerateResult, LazyFrames
 from lipdub.tasks.stabilize import mouth_opening
 
 N_COMPONENTS = 5
@@ -55,7 +55,7 @@ class RetrievalGenerator:
         usable = np.flatnonzero(req.usable if req.library_frames is None else req.usable & req.library_frames)
         if len(usable) == 0:  # tiny or profile faces throughout: pass everything through
             n_out = len(req.target)
-            return GenerateResult(mouths=ChosenFrames(req.library, req.target), chosen=np.full(n_out, -1), predicted_opening=np.zeros(n_out, np.float32), mapping="none")
+            return GenerateResult(mouths=LazyFrames.of_library(req.library, req.target), chosen=np.full(n_out, -1), predicted_opening=np.zeros(n_out, np.float32), mapping="none")
         if len(usable) < MIN_LIBRARY_FRAMES:  # a still image (or a few frames): nothing to choose from
             return self._open_one(req, usable)
         shapes = req.lips.reshape(len(req.lips), -1)
@@ -80,7 +80,7 @@ class RetrievalGenerator:
 
         has_target = req.usable[req.target]
         chosen = np.where(has_target, chosen, -1)
-        mouths = ChosenFrames(req.library, np.where(has_target, chosen, req.target))
+        mouths = LazyFrames.of_library(req.library, np.where(has_target, chosen, req.target))
         return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping)
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
@@ -112,7 +112,7 @@ class RetrievalGenerator:
             return mouth_warp.open_mouth(photo, lips, float(asked[j]) - gap)
 
         chosen = np.where(has_target, base, -1)
-        return GenerateResult(mouths=MadeFrames(len(req.target), photo.shape, mouth), chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
+        return GenerateResult(mouths=LazyFrames.made(len(req.target), photo.shape, mouth), chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
 
     def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)

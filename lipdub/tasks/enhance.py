@@ -35,13 +35,13 @@ def enhance_chunk(mouths_npy: Path, library_npy: Path, masks_npy: Path, selectio
 def enhance(mouths_npy: Path, library_npy: Path, masks_npy: Path, selection_npz: Path, out_dir: Path, cfg: EnhanceConfig, engine: Engine = LOCAL) -> EnhanceRecord:
     shape = np.load(mouths_npy, mmap_mode="r").shape
     out = np.lib.format.open_memmap(out_dir / "mouths.npy", mode="w+", dtype=np.uint8, shape=shape)
-    calls = [(mouths_npy, library_npy, masks_npy, selection_npz, a, b, cfg) for a, b in chunks(shape[0], 64)]
+    ranges = chunks(shape[0], 64)
     # a few chunks per worker at a time, each written as it comes back: memory stays flat
     # however long the dub (all parts held at once took 0.4 GB per minute of output)
     group_size = CHUNKS_PER_WORKER * max(1, engine.workers)
-    for first in range(0, len(calls), group_size):
-        group = calls[first : first + group_size]
-        for (*_, a, b, _cfg), part in zip(group, engine.map(enhance_chunk, group)):
+    for first in range(0, len(ranges), group_size):
+        group = ranges[first : first + group_size]
+        for (a, b), part in zip(group, engine.map(enhance_chunk, [(mouths_npy, library_npy, masks_npy, selection_npz, a, b, cfg) for a, b in group])):
             out[a:b] = part
     out.flush()
     return EnhanceRecord(backend=cfg.backend, frames=shape[0])

@@ -17,7 +17,7 @@ from lipdub import face_geometry as fg
 from lipdub import media, phones
 from lipdub.audio_features import log_mel_frames, speech_mask_frames
 from lipdub.infra.config import GenerateConfig, SyncMode
-from lipdub.models.base import ChosenFrames, GenerateRequest, MadeFrames
+from lipdub.models.base import GenerateRequest, LazyFrames
 from lipdub.models import registry
 from lipdub.sync import measure_sync
 from lipdub.tasks.probe import ProbeRecord
@@ -54,14 +54,12 @@ def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: 
         if usable[i]:
             m = shift @ np.vstack([to_canonical[i], [0, 0, 1]])
             library[i] = cv2.warpAffine(rgb, m, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    if out is None:
-        return library
-    library.flush()
-    del library
-    return np.load(out, mmap_mode="r")
+    if out is not None:
+        library.flush()
+    return library
 
 
-def write_frames(path: Path, frames: np.ndarray | ChosenFrames | MadeFrames, block: int = 64) -> None:
+def write_frames(path: Path, frames: np.ndarray | LazyFrames, block: int = 64) -> None:
     """frames (n, h, w, c) to a .npy file a block at a time: memory stays flat however long the dub."""
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=tuple(frames.shape))
     for a in range(0, len(frames), block):
@@ -125,13 +123,14 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     generator = registry.generator(cfg)
     result = generator.generate(request)
 
-    masks = np.lib.format.open_memmap(out_dir / "masks.npy", mode="w+", dtype=np.uint8, shape=tuple(result.mouths.shape[:3]))
-    for j, (t, c) in enumerate(zip(timeline.source_index, result.chosen)):
-        if c >= 0:
-            jaw = fg.mask_jaw(lm["jaw"][t], lm["jaw"][c])
-            masks[j] = np.round(fg.lower_face_mask(jaw, lm["nose"][t], size, cfg.mask_feather_px) * 255)
-    masks.flush()
-    del masks
+    def mask(j: int) -> np.ndarray:
+        t, c = timeline.source_index[j], result.chosen[j]
+        if c < 0:
+            return np.zeros(result.mouths.shape[1:3], np.uint8)
+        jaw = fg.mask_jaw(lm["jaw"][t], lm["jaw"][c])
+        return np.round(fg.lower_face_mask(jaw, lm["nose"][t], size, cfg.mask_feather_px) * 255).astype(np.uint8)
+
+    write_frames(out_dir / "masks.npy", LazyFrames.made(timeline.n_frames, result.mouths.shape[1:3], mask))
     write_frames(out_dir / "mouths.npy", result.mouths)
     np.savez_compressed(
         out_dir / "selection.npz", target=timeline.source_index, chosen=result.chosen, predicted_opening=result.predicted_opening, dub_speech=dub_speech,
