@@ -153,9 +153,9 @@ def run(
     row = _run_flow(call, cfg, video, audio, output, STAGES, verbose)
     from lipdub.flows.summary import output_sync, source_off_note
 
-    after = output_sync(row.sync_offset_frames_after, row.sync_verdict_after, row.frames_generated)
+    after = output_sync(row.sync_offset_frames_after, row.sync_verdict_after, row.frames_generated, row.sync_reason_after)
     out.print(f"wrote {output}: {row.output_duration_s:.2f} s at {row.actual_fps:.3f} fps, sync {after}; manifest in {cfg.manifests}", soft_wrap=True, highlight=False)
-    if note := source_off_note(row.sync_offset_frames_before, row.sync_verdict_before):
+    if note := source_off_note(row.sync_offset_frames_before, row.sync_verdict_before, row.sync_reason_before):
         out.print(f"note: {note}; the dub's mouths follow the dub, and `lipdub doctor {video}` says why the source is off", soft_wrap=True, highlight=False)
 
 

@@ -161,4 +161,4 @@ def test_a_clip_whose_source_is_out_of_sync_carries_a_note(tmp_path, short_dub_w
     seen: list[dict] = []
     dub_batch(str(jobs), str(tmp_path / "out"), load_config(work_dir=tmp_path / "work", ray={"enabled": False}), on_clip=seen.append)
     assert seen[0]["status"] == "ok"
-    assert seen[0]["source_note"].startswith("the source's own sound is +") and "frames off its lips (noticeable)" in seen[0]["source_note"]
+    assert seen[0]["source_note"].startswith("the source's own sound reads +") and "frames off its lips (noticeable)" in seen[0]["source_note"]

@@ -135,6 +135,6 @@ def test_run_says_when_the_source_itself_is_out_of_sync(tmp_path, short_dub_wav,
     out = tmp_path / "out.mp4"
     result = CliRunner().invoke(app, ["run", str(late_face), str(short_dub_wav), "-o", str(out), "--work-dir", str(tmp_path / "work")])
     assert result.exit_code == 0, result.output
-    said = re.search(r"own sound is \+(\d+\.\d) frames off its lips \((noticeable|unacceptable)\)", result.stdout)
+    said = re.search(r"own sound reads \+(\d+\.\d) frames off its lips \((noticeable|unacceptable)\)", result.stdout)
     assert said and abs(float(said.group(1)) - 4) <= 1.0, result.stdout
     assert f"lipdub doctor {late_face}" in result.stdout

@@ -99,3 +99,24 @@ def test_report_names_each_clip_by_its_files(tmp_path):
     assert result.exit_code == 0
     assert "anchor-man.mp4 + en-male-5s.wav" in result.stdout
     assert "3 clip(s) out of tolerance or failed" in result.stdout
+
+
+def test_a_weak_sync_reading_is_recorded_and_not_stated_as_fact(tmp_path):
+    """A reading the sound barely supports (flag-woman's own soundtrack reads -7.4 frames at a
+    held-out score of 0.19) lands in the row with its reason. About the source it raises no
+    note; the same reading of the dub says to check it by eye. A clear reading is said plainly."""
+    from lipdub.flows.summary import output_sync, source_off_note
+    from lipdub.sync import SyncResult, weak_reason
+    from lipdub.tasks.drift import SyncMetrics
+
+    weak = SyncMetrics.of(SyncResult(-7.4, 0.19, float("nan"), "constant_offset", "unacceptable", weak_reason(0.19), []))
+    clear = SyncMetrics.of(SyncResult(3.2, 0.35, float("nan"), "constant_offset", "noticeable", weak_reason(0.36), []))
+    rows = [_row("run-w").model_copy(update=weak.columns("before") | clear.columns("after")), _row("run-w").model_copy(update=clear.columns("before") | weak.columns("after"))]
+    write_rows(tmp_path, "clips", "run-w", rows, ClipRow)
+    a, b = pq.read_table(tmp_path / "clips").to_pylist()
+    assert a["sync_reason_before"].startswith("weak evidence") and a["sync_reason_after"] is None
+    assert a["sync_verdict_before"] == "unacceptable" and a["sync_offset_frames_after"] == 3.2
+    assert source_off_note(a["sync_offset_frames_before"], a["sync_verdict_before"], a["sync_reason_before"]) == ""
+    assert output_sync(a["sync_offset_frames_after"], a["sync_verdict_after"], 100, a["sync_reason_after"]) == "+3.2 frames (noticeable)"
+    assert source_off_note(b["sync_offset_frames_before"], b["sync_verdict_before"], b["sync_reason_before"]) == "the source's own sound reads +3.2 frames off its lips (noticeable)"
+    assert output_sync(b["sync_offset_frames_after"], b["sync_verdict_after"], 100, b["sync_reason_after"]) == "-7.4 frames (unacceptable; weak evidence: check it by eye)"

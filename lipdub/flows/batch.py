@@ -61,8 +61,8 @@ def dub_batch(jobs: str, output_prefix: str, config: Config | str | None = None,
         else:
             run_ids.append(row.run_id)
             reused += set(row.stages_cached) >= set(STAGES)
-            entry["sync_after"] = output_sync(row.sync_offset_frames_after, row.sync_verdict_after, row.frames_generated)
-            entry["source_note"] = source_off_note(row.sync_offset_frames_before, row.sync_verdict_before)
+            entry["sync_after"] = output_sync(row.sync_offset_frames_after, row.sync_verdict_after, row.frames_generated, row.sync_reason_after)
+            entry["source_note"] = source_off_note(row.sync_offset_frames_before, row.sync_verdict_before, row.sync_reason_before)
         clips.append(entry)
         print(f"[{n}/{len(rows)}] {entry['status']} {job.video}: {entry['error'] or entry['output'] + ', sync ' + entry['sync_after']}")
         if on_clip:

@@ -55,12 +55,10 @@ def doctor_row(clip: ClipRun) -> dict:
     row: dict = {"probe_flags": []}
     if a := clip.records.get("sync_analysis"):
         assert isinstance(a, SyncAnalysisRecord)
-        s = a.sync
-        row |= dict(probe_flags=[f.name for f in a.findings], actual_fps=a.fps, n_frames=a.frames, sync_offset_frames_before=s.offset_frames, sync_confidence_before=s.confidence, sync_drift_frames_per_min_before=s.drift_frames_per_min, sync_class_before=s.sync_class, sync_verdict_before=s.verdict)
+        row |= dict(probe_flags=[f.name for f in a.findings], actual_fps=a.fps, n_frames=a.frames) | a.sync.columns("before")
     if r := clip.records.get("repair"):
         assert isinstance(r, RepairRecord)
-        s = r.after
-        row |= dict(repairs=r.steps, sync_offset_frames_after=s.offset_frames, sync_confidence_after=s.confidence, sync_drift_frames_per_min_after=s.drift_frames_per_min, sync_class_after=s.sync_class, sync_verdict_after=s.verdict)
+        row |= dict(repairs=r.steps) | r.after.columns("after")
     if p := clip.records.get("probe"):
         row |= dict(declared_fps=p.declared_fps)
     return row

@@ -65,11 +65,13 @@ class ClipRow(BaseModel):
     sync_drift_frames_per_min_before: float | None = None
     sync_class_before: str | None = None
     sync_verdict_before: str | None = None
+    sync_reason_before: str | None = None  # why there is no reading, or why it may be a few frames off
     sync_offset_frames_after: float | None = None
     sync_confidence_after: float | None = None
     sync_drift_frames_per_min_after: float | None = None
     sync_class_after: str | None = None
     sync_verdict_after: str | None = None
+    sync_reason_after: str | None = None
     detector: str | None = None
     landmarker: str | None = None
     generator: str | None = None

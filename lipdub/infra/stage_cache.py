@@ -37,13 +37,13 @@ STAGE_VERSIONS: dict[str, int] = {
     "audio_clean": 1,
     "face_detect": 2,
     "stabilize": 4,
-    "generate": 21,
+    "generate": 22,
     "enhance": 5,
     "blend": 3,
     "remux": 2,
-    "drift": 14,
-    "sync_analysis": 13,
-    "repair": 17,
+    "drift": 15,
+    "sync_analysis": 14,
+    "repair": 18,
 }
 
 

@@ -41,6 +41,14 @@ class SyncMetrics(BaseModel):
         return cls(offset_frames=finite(result.offset_frames), confidence=result.confidence, drift_frames_per_min=finite(result.drift_frames_per_min), sync_class=result.sync_class, verdict=result.verdict, reason=result.reason,
                    offset_at_zero_frames=finite(result.offset_at_zero_frames))
 
+    def columns(self, when: str) -> dict[str, float | str | None]:
+        """The manifest row's sync columns for this reading: when is "before" (the source, or
+        the clip the doctor was given) or "after" (the dub, or the repaired clip)."""
+        return {
+            f"sync_offset_frames_{when}": self.offset_frames, f"sync_confidence_{when}": self.confidence, f"sync_drift_frames_per_min_{when}": self.drift_frames_per_min,
+            f"sync_class_{when}": self.sync_class, f"sync_verdict_{when}": self.verdict, f"sync_reason_{when}": self.reason or None,
+        }
+
     def result(self, windows: list[dict]) -> SyncResult:
         """Back to the measurement a stored record came from (no need to measure again)."""
         def nan(v: float | None) -> float:
