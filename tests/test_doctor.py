@@ -276,7 +276,7 @@ def test_a_window_whose_best_lag_is_the_end_of_the_range_gives_no_reading(shifte
     """With lags searched only to +-3 frames, a clip 6 frames late peaks at the range's end
     in every window: that is no peak, so no window offset is reported (before, each read +3)."""
     from lipdub.infra.config import DriftConfig
-    from lipdub.tasks.sync_analysis import measure_file
+    from lipdub.tasks.drift import measure_file
 
     video = shifted_clips[6].video_path
     clip = _doctor(video, shifted_clips[6].video_path.parent / "edge-work")
@@ -292,7 +292,7 @@ def test_a_whole_clip_whose_best_lag_is_the_end_of_the_range_cannot_tell(shifted
     frames late has no peak inside the range (at most a bump), so no offset is claimed
     (before, it read +3: constant_offset, noticeable)."""
     from lipdub.infra.config import DriftConfig
-    from lipdub.tasks.sync_analysis import measure_file
+    from lipdub.tasks.drift import measure_file
 
     video = shifted_clips[6].video_path
     landmarks = _doctor(video, video.parent / "edge-clip-work").layout.artifact("stabilize", "landmarks.npz")
@@ -303,7 +303,7 @@ def test_a_whole_clip_whose_best_lag_is_the_end_of_the_range_cannot_tell(shifted
 def test_an_offset_within_the_fine_tolerance_is_in_sync(shifted_clips):
     """The class follows the tolerance: a reading no viewer notices is not a constant offset."""
     from lipdub.infra.config import DriftConfig
-    from lipdub.tasks.sync_analysis import measure_file
+    from lipdub.tasks.drift import measure_file
 
     video = shifted_clips[6].video_path
     landmarks = _doctor(video, video.parent / "tolerance-work").layout.artifact("stabilize", "landmarks.npz")

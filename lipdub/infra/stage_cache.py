@@ -41,7 +41,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "enhance": 5,
     "blend": 3,
     "remux": 2,
-    "drift": 15,
+    "drift": 16,
     "sync_analysis": 14,
     "repair": 18,
 }

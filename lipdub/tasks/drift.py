@@ -2,7 +2,8 @@
 
 The output's lips are found again by the landmarker on the encoded output, and its
 audio is decoded from the output file, so the measurement covers every later step,
-the remux included.
+the remux included. The source is read from its own file too (`measure_file`, which
+the sync doctor uses), so a dub's "before" is what `lipdub doctor` says of the source.
 """
 
 from __future__ import annotations
@@ -62,7 +63,26 @@ class DriftRecord(BaseModel):
     source: SyncMetrics | None
 
 
-def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, selection_npz: Path, source_wav: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int, engine: Engine = LOCAL) -> DriftRecord:
+def clock(info: media.MediaInfo, separate_audio: bool, retime: bool = False) -> np.ndarray:
+    """Each frame's time on the audio's clock: the file's own timestamps, or i / fps when re-timed."""
+    v = info.video
+    if retime:
+        times = np.arange(v.n_frames) / v.actual_fps
+        return times if separate_audio else times + v.start_time_s - info.audio.start_time_s
+    return v.frame_times_s if separate_audio else info.frame_times_in_audio_s()
+
+
+def measure_file(video: Path, audio: Path | None, landmarks_npz: Path, cfg: DriftConfig, analysis_rate: int, retime: bool = False) -> tuple[SyncResult, media.MediaInfo]:
+    """Sync of a file whose frames are those the landmarks were found on."""
+    lm = np.load(landmarks_npz)
+    info = media.probe(video)
+    samples, rate = media.read_audio(audio or video, analysis_rate, mono=True)
+    lips, valid = lips_for_sync(lm)
+    result = measure_sync(lips, valid, samples[:, 0], rate, clock(info, audio is not None, retime), info.video.actual_fps, cfg)
+    return result, info
+
+
+def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, selection_npz: Path, out_dir: Path, cfg: DriftConfig, landmarker: str, analysis_rate: int, engine: Engine = LOCAL) -> DriftRecord:
     lm = np.load(landmarks_npz)
     sel = np.load(selection_npz)
     target, fps = sel["target"], float(sel["fps"])
@@ -78,12 +98,8 @@ def drift(output_mp4: Path, video: Path, landmarks_npz: Path, faces_npz: Path, s
     audio, rate = media.read_audio(output_mp4, analysis_rate, mono=True)
     out_result = measure_sync(lips, found, audio[:, 0], rate, out_info.frame_times_in_audio_s(), fps, cfg)
 
-    src_result = None
-    src_audio, src_rate = media.read_audio(source_wav, mono=True)
-    if len(src_audio) > src_rate // 2:
-        src_info = media.probe(video)
-        src_lips, src_valid = lips_for_sync(lm)
-        src_result = measure_sync(src_lips, src_valid, src_audio[:, 0], src_rate, src_info.frame_times_in_audio_s(), src_info.video.actual_fps, cfg)
+    # the source as `lipdub doctor` reads it: its own file's sound, so "before" means the same in both
+    src_result = measure_file(video, None, landmarks_npz, cfg, analysis_rate)[0] if media.probe(video).audio else None
     windows = [{"which": which, **w.__dict__} for which, r in (("output", out_result), ("source", src_result)) if r for w in r.windows]
     (out_dir / "windows.json").write_text(json.dumps(windows, indent=1))
     title = f"{output_mp4.name}: dub {out_result.verdict}" + (f", source {src_result.verdict}" if src_result else "")
@@ -99,7 +115,7 @@ def run_drift(clip: ClipRun) -> DriftRecord:
     cfg = clip.config
     return clip.run(
         "drift", ["drift", "stabilize.landmarker", "audio.analysis_sample_rate"], ["remux"], [], DriftRecord,
-        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), at("face_detect", "faces.npz"), at("generate", "selection.npz"), at("audio_clean", "source_analysis.wav"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate, clip.engine),
+        lambda out: drift(at("remux", "output.mp4"), clip.video, at("stabilize", "landmarks.npz"), at("face_detect", "faces.npz"), at("generate", "selection.npz"), out, cfg.drift, cfg.stabilize.landmarker, cfg.audio.analysis_sample_rate, clip.engine),
     )
 
 

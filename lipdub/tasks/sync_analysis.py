@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from pydantic import BaseModel
 
-from lipdub import media
 from lipdub.doctor.findings import Finding, all_findings
 from lipdub.doctor.plot import plot_offsets
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import DriftConfig
 from lipdub.infra.prefect_task import stage_task
-from lipdub.sync import SyncResult, measure_sync
-from lipdub.tasks.drift import SyncMetrics
-from lipdub.tasks.stabilize import lips_for_sync
+from lipdub.tasks.drift import SyncMetrics, measure_file
 
 
 class SyncAnalysisRecord(BaseModel):
@@ -26,25 +22,6 @@ class SyncAnalysisRecord(BaseModel):
     offset_ms: float | None
     windows: list[dict]
     findings: list[Finding]
-
-
-def clock(info: media.MediaInfo, separate_audio: bool, retime: bool = False) -> np.ndarray:
-    """Each frame's time on the audio's clock: the file's own timestamps, or i / fps when re-timed."""
-    v = info.video
-    if retime:
-        times = np.arange(v.n_frames) / v.actual_fps
-        return times if separate_audio else times + v.start_time_s - info.audio.start_time_s
-    return v.frame_times_s if separate_audio else info.frame_times_in_audio_s()
-
-
-def measure_file(video: Path, audio: Path | None, landmarks_npz: Path, cfg: DriftConfig, analysis_rate: int, retime: bool = False) -> tuple[SyncResult, media.MediaInfo]:
-    """Sync of a file whose frames are those the landmarks were found on."""
-    lm = np.load(landmarks_npz)
-    info = media.probe(video)
-    samples, rate = media.read_audio(audio or video, analysis_rate, mono=True)
-    lips, valid = lips_for_sync(lm)
-    result = measure_sync(lips, valid, samples[:, 0], rate, clock(info, audio is not None, retime), info.video.actual_fps, cfg)
-    return result, info
 
 
 def sync_analysis(video: Path, audio: Path | None, landmarks_npz: Path, out_dir: Path, cfg: DriftConfig, analysis_rate: int) -> SyncAnalysisRecord:
