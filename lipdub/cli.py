@@ -294,13 +294,20 @@ def report(
     errors = any(r["error"] for r in rows)  # the column only when some run failed: it takes room from the clip's name
     for col in ("started (UTC)", "job", "clip", "status", "frames", "verdict") + (("error",) if errors else ()):
         table.add_column(col, no_wrap=col not in ("clip", "error"), overflow="fold")
+    weak_seen = False
     for r in sorted(rows, key=lambda r: r["started_at"]):
-        offset = r["sync_offset_frames_after"] if r["sync_offset_frames_after"] is not None else r["sync_offset_frames_before"]
-        cells = [f"{r['started_at']:%m-%d %H:%M}", r["job"], _clip_name(r), r["status"], "" if offset is None else f"{offset:+.1f}", r["sync_verdict_after"] or r["sync_verdict_before"] or ""]
+        when = "after" if r["sync_offset_frames_after"] is not None else "before"
+        offset, reason = r[f"sync_offset_frames_{when}"], r[f"sync_reason_{when}"]
+        weak = offset is not None and bool(reason)  # a reading whose reason says it may be a few frames off
+        weak_seen |= weak
+        verdict = (r["sync_verdict_after"] or r["sync_verdict_before"] or "") + (" (weak)" if weak else "")
+        cells = [f"{r['started_at']:%m-%d %H:%M}", r["job"], _clip_name(r), r["status"], "" if offset is None else f"{offset:+.1f}", verdict]
         table.add_row(*cells, *([(r["error"] or "")[:80]] if errors else []))
     if rows:
         out.print(table)
     out.print(f"{len(rows)} clip(s) out of tolerance or failed since {start:%Y-%m-%d %H:%M} UTC (frames: the sync offset, + = audio late)", highlight=False)
+    if weak_seen:
+        out.print("(weak): the sound predicts the lips poorly at that reading, which may be a few frames off: check it by eye", highlight=False)
 
 
 def _clip_name(row: dict) -> str:

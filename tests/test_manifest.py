@@ -99,6 +99,24 @@ def test_report_names_each_clip_by_its_files(tmp_path):
     assert result.exit_code == 0
     assert "anchor-man.mp4 + en-male-5s.wav" in result.stdout
     assert "3 clip(s) out of tolerance or failed" in result.stdout
+    assert "(weak)" not in result.stdout  # every reading here is clear
+
+
+def test_report_marks_a_reading_on_weak_evidence(tmp_path):
+    from typer.testing import CliRunner
+
+    from lipdub.cli import app
+
+    weak = _at("r8", "flag", 1, "unacceptable").model_copy(update={"video": "flag-woman.mp4", "sync_offset_frames_after": -7.4, "sync_reason_after": "weak evidence (the sound predicts the lips at 0.19 < 0.25)"})
+    clear = _at("r9", "anchor", 1, "noticeable").model_copy(update={"video": "anchor-man.mp4", "sync_offset_frames_after": 3.2})
+    for r in (weak, clear):
+        write_rows(tmp_path, "clips", r.run_id, [r], ClipRow)
+    result = CliRunner().invoke(app, ["report", str(tmp_path)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert "unacceptable (weak)" in next(line for line in lines if "flag-woman.mp4" in line)
+    assert "(weak)" not in next(line for line in lines if "anchor-man.mp4" in line)
+    assert "check it by eye" in result.stdout
 
 
 def test_a_weak_sync_reading_is_recorded_and_not_stated_as_fact(tmp_path):
