@@ -44,8 +44,9 @@ def source_off_note(offset_frames: float | None, verdict: str | None, reason: st
     """What a user should hear about the source itself: its own sound clearly off its lips,
     beyond the fine tolerance ("" when it is not). The dub is made in sync either way, and
     a reading on weak evidence (reason) is no alarm to raise about footage the user did not
-    ask about: flag-woman's own sound reads +1 or -7 frames depending on its cleaning, at a
-    held-out score of 0.19, and `lipdub doctor` reads it in sync. The manifest keeps it."""
+    ask about: flag-woman's own sound, which predicts her lips at a held-out 0.19, read +1
+    or -7 frames from two copies of the same sound (the file's and a denoised one). The
+    manifest keeps the reading and its reason."""
     if offset_frames is None or reason or verdict in ("fine", "unknown", None):
         return ""
     return f"the source's own sound reads {offset_frames:+.1f} frames off its lips ({verdict})"

@@ -13,8 +13,7 @@ from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import DriftConfig
 from lipdub.infra.prefect_task import stage_task
 from lipdub.sync import SyncResult, worst_on_drift_line
-from lipdub.tasks.drift import SyncMetrics
-from lipdub.tasks.drift import measure_file
+from lipdub.tasks.drift import SyncMetrics, measure_file
 from lipdub.tasks.sync_analysis import SyncAnalysisRecord
 
 
