@@ -55,15 +55,19 @@ class LogMel:
     interpolates between rows, so a lag of half a frame is a real half frame."""
 
     HOP_S = 0.01
+    BLOCK_ROWS = 6000  # one minute of rows
 
     def __init__(self, mono: np.ndarray, sample_rate: int, n_mels: int = 26):
         hop = int(round(self.HOP_S * sample_rate))
         win = int(round(0.025 * sample_rate))
         n_fft = 1 << (win - 1).bit_length()
-        frames = _frames(mono.astype(np.float32), win, hop) * np.hanning(win).astype(np.float32)
-        power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
+        frames = _frames(mono.astype(np.float32), win, hop)  # a view: no copy per row
+        window = np.hanning(win).astype(np.float32)
         bank = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=60, fmax=min(7600, sample_rate / 2))
-        self.grid = np.log(power @ bank.T + 1e-8).astype(np.float32)  # (rows, n_mels)
+        self.grid = np.empty((len(frames), n_mels), np.float32)  # (rows, n_mels)
+        for a in range(0, len(frames), self.BLOCK_ROWS):  # a block at a time: the spectra of a whole hour would take gigabytes
+            power = np.abs(np.fft.rfft(frames[a : a + self.BLOCK_ROWS] * window, n=n_fft, axis=1)) ** 2
+            self.grid[a : a + self.BLOCK_ROWS] = np.log(power @ bank.T + 1e-8)
         self._smoothed: dict[int, np.ndarray] = {}
 
     def at(self, times_s: np.ndarray, frame_s: float) -> np.ndarray:

@@ -268,9 +268,11 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     def mode_r(p: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return np.array([av_model.correlation(p[idx, c], y[idx, c]) for c in range(N_COMPONENTS)])
 
-    inputs = [features(lag) for lag in lags]
-    preds = np.stack([predict(x, counts) for x, counts in inputs])
-    counted = np.stack([counts for _, counts in inputs])
+    # one lag's audio features at a time: all 61 at once held 16 MB per lag and minute of clip
+    preds, counted = np.zeros((len(lags), len(y), N_COMPONENTS)), np.zeros((len(lags), len(y)), bool)
+    for i, lag in enumerate(lags):
+        x, counted[i] = features(lag)
+        preds[i] = predict(x, counted[i])
     per_mode = np.array([mode_r(p, np.flatnonzero(c)) for p, c in zip(preds, counted)])
     # a mode counts by its share of the motion times how well sound predicts it at its best
     # lag: a large mode the audio cannot explain (head nods the canonical map missed) is noise
