@@ -318,11 +318,12 @@ def repeated(speech: Path, times: int, out_root: Path) -> Path:
     path = out_root / f"{speech.stem}-x{times}.wav"
     if not path.exists():
         import numpy as np
-        import soundfile
 
-        samples, rate = soundfile.read(str(speech), always_2d=True)
+        from lipdub import media
+
+        samples, rate = media.read_audio(speech)
         out_root.mkdir(parents=True, exist_ok=True)
-        soundfile.write(str(path), np.concatenate([samples] * times), rate)
+        media.write_wav(path, np.tile(samples, (times, 1)), rate)
     return path
 
 
