@@ -17,6 +17,9 @@ LOWER_INNER = _INNER[1:10]  # corner 78 excluded, left to right along the lower 
 UPPER_INNER = _INNER[11:20][::-1]  # left to right along the upper lip
 CORNERS = (fg.LIPS.index(fg.MOUTH_LEFT), fg.LIPS.index(fg.MOUTH_RIGHT))
 UPPER_SHARE = 0.15  # the upper lip rises this share of the opening; the jaw takes the rest
+LIP_SIGMA = 0.05  # smoothing along the mouth of how far each lip moves, a share of the mouth's width
+CORNER_TAPER = 0.1  # closing lips move less over this share of the width next to each corner
+MEET_FLAT = 0.75  # closed lips meet this far towards the corners' line from where the upper lip alone would bring them
 QUIETEST, WIDEST = 0.04, 0.20  # openings for the quietest and loudest speech, shares of the mouth's width
 
 
@@ -30,9 +33,9 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> np.ndarra
 
     For a photo caught mid-word: opening it further would paint its own teeth over as one
     dark hole twice as tall as a wide vowel. Closing it needs no painting: the lower lip
-    rises over the mouth's inside as a layer and the upper lip comes down its
-    UPPER_SHARE, while the teeth stay where the skull holds them; the chin follows the
-    lower lip, less and less further down."""
+    rises over the mouth's inside as a layer and the upper lip comes down to meet it
+    near the line through the corners, while the teeth stay where the skull holds them;
+    the chin follows the lower lip, less and less further down."""
     lips = lips.astype(np.float32)
     if fraction <= 0:
         return patch.copy()
@@ -46,15 +49,30 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> np.ndarra
     if min(fraction, 1.0) * gap.max() < 0.5:  # under half a pixel: nothing to move
         return patch.copy()
 
-    def profile(sigma: float) -> np.ndarray:
-        blurred = cv2.GaussianBlur(gap[None, :].astype(np.float32), (0, 0), max(sigma, 0.5))[0]
-        return min(fraction, 1.0) * blurred * gap.max() / max(float(blurred.max()), 1e-6)
-
-    lift, jaw_lift = profile(0.05 * width), profile(0.4 * width)  # the lip's own gap; the chin moves as one
-    fade_px = max(0.5 * width, 3.0 * float(lift.max()))  # gentle enough that no two rows land on one
-
+    # where the lips meet: between the line through the corners and where the upper lip
+    # alone would bring them; the upper lip's own arch kept whole would close into a frown
     upper_edge = np.interp(cols, upper[:, 0], upper[:, 1])
-    rise, fall = (1 - UPPER_SHARE) * lift, UPPER_SHARE * lift  # the lower lip's way up, the upper lip's down
+    corner_pts = lips[list(CORNERS)][np.argsort(lips[list(CORNERS), 0])]
+    chord = np.interp(cols, corner_pts[:, 0], corner_pts[:, 1])
+    meet = np.clip(MEET_FLAT * chord + (1 - MEET_FLAT) * (upper_edge + UPPER_SHARE * gap), upper_edge, upper_edge + gap)
+    inside = gap > 0
+
+    # the lips move less towards the corners, which stay put: no tear where the moved
+    # lip meets the skin beside the mouth (the corners' last sliver stays dark, as a crease)
+    ends = np.clip((cols - left) / (CORNER_TAPER * width), 0, 1) * np.clip((right - cols) / (CORNER_TAPER * width), 0, 1)
+    ends = ends * ends * (3 - 2 * ends)
+
+    def profile(way: np.ndarray, sigma: float) -> np.ndarray:
+        """`way` per column, smoothed along the mouth and scaled back to its own largest, times `fraction`."""
+        way = np.where(inside, way, 0).astype(np.float32)
+        blurred = cv2.GaussianBlur(way[None, :], (0, 0), max(sigma, 0.5))[0]
+        return min(fraction, 1.0) * blurred * way.max() / max(float(blurred.max()), 1e-6)
+
+    rise_px = upper_edge + gap - meet  # the lower lip's way up
+    lift, jaw_lift = ends * profile(rise_px, LIP_SIGMA * width), profile(rise_px, 0.4 * width)  # the lip's own gap; the chin moves as one
+    fall = ends * profile(meet - upper_edge, LIP_SIGMA * width)  # the upper lip's way down
+    fade_px = max(0.5 * width, 3.0 * float(lift.max()))  # gentle enough that no two rows land on one
+    rise = lift
 
     def shift(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Where the content at output (x, y) comes from, in rows down: from below at and
@@ -63,7 +81,7 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> np.ndarra
         below = y - (np.interp(x, cols, lower_edge) - np.interp(x, cols, rise))
         depth = np.clip(below / (0.3 * width), 0, 1)
         fade = np.clip(1 - np.maximum(below - 0.5 * width, 0) / fade_px, 0, 1)
-        up = (1 - UPPER_SHARE) * ((1 - depth) * np.interp(x, cols, lift) + depth * np.interp(x, cols, jaw_lift)) * fade
+        up = ((1 - depth) * np.interp(x, cols, lift) + depth * np.interp(x, cols, jaw_lift)) * fade
         above = (np.interp(x, cols, upper_edge) + np.interp(x, cols, fall)) - y
         down = np.interp(x, cols, fall) * np.clip(1 - above / (0.35 * width), 0, 1)
         return np.where(below >= 0, up, np.where(above >= 0, -down, 0))
@@ -73,7 +91,10 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> np.ndarra
 
 
 def open_mouth(patch: np.ndarray, lips: np.ndarray, opening: float) -> np.ndarray:
-    """`patch` (h, w, 3) with its lips (40, 2, patch pixels) opened by `opening` pixels more."""
+    """`patch` (h, w, 3) with its lips (40, 2, patch pixels) opened by `opening` pixels more.
+
+    The lips part most in the middle and not at all at the corners (a lens, as a real
+    mouth opens); the chin under them moves as one, across a wider span."""
     if opening < 0.5:
         return patch.copy()
     h, w = patch.shape[:2]
@@ -81,21 +102,26 @@ def open_mouth(patch: np.ndarray, lips: np.ndarray, opening: float) -> np.ndarra
     cx = float(lips[list(CORNERS), 0].mean())
     line = float(lips[_INNER, 1].mean())
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    across = np.clip(1 - ((xs - cx) / (0.75 * width)) ** 2, 0, 1)  # full at the centre, none past the corners
+    lens, chin = _lens(xs, cx, width), np.clip(1 - ((xs - cx) / (0.75 * width)) ** 2, 0, 1)
     below = ys - line
+    depth = np.clip(below / (0.3 * width), 0, 1)  # the lower lip follows the lens, the chin moves as one
     jaw = np.where(below >= 0, np.clip(1 - np.maximum(below - 0.9 * width, 0) / (0.5 * width), 0, 1), 0)  # chin follows, neck stays
     lip = np.where(below < 0, np.clip(1 + below / (0.35 * width), 0, 1), 0)
-    shift = opening * across * ((1 - UPPER_SHARE) * jaw - UPPER_SHARE * lip)
+    shift = opening * ((1 - UPPER_SHARE) * jaw * ((1 - depth) * lens + depth * chin) - UPPER_SHARE * lip * lens)
     out = cv2.remap(patch, xs, ys - shift, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return _paint_inside(out, lips, opening, cx, width)
 
 
+def _lens(x: np.ndarray, cx: float, width: float) -> np.ndarray:
+    """How far the lips part at x, as a share of the middle's: 1 there, 0 at the corners."""
+    return np.clip(1 - ((x - cx) / (0.5 * width)) ** 2, 0, 1) ** 0.6
+
+
 def _paint_inside(img: np.ndarray, lips: np.ndarray, opening: float, cx: float, width: float) -> np.ndarray:
-    """Fill the parted lips: dark mouth, upper teeth showing once it is open enough."""
+    """Fill the parted lips: dark mouth, upper teeth showing in its middle once it is open enough."""
 
     def moved(points: np.ndarray, share: float) -> np.ndarray:
-        across = np.clip(1 - ((points[:, 0] - cx) / (0.75 * width)) ** 2, 0, 1)
-        return points + np.stack([np.zeros(len(points)), share * opening * across], axis=1)
+        return points + np.stack([np.zeros(len(points)), share * opening * _lens(points[:, 0], cx, width)], axis=1)
 
     upper = moved(lips[UPPER_INNER], -UPPER_SHARE)
     lower = moved(lips[LOWER_INNER], 1 - UPPER_SHARE)
@@ -115,11 +141,14 @@ def _paint_inside(img: np.ndarray, lips: np.ndarray, opening: float, cx: float, 
     colour = (np.array([105, 45, 45], np.float32) * light)[None, None, :] * shade[..., None]
     teeth_h = min(0.35 * opening, 0.09 * width)
     if teeth_h >= 1.0:
+        # the upper front teeth: under the lip's middle, in the lip's shadow at its edge and
+        # fading into the mouth's dark towards the sides and their tips
         rows = np.arange(h, dtype=np.float32)[:, None]
         top = np.interp(np.arange(w), upper[:, 0], upper[:, 1])[None, :]
-        band = np.clip((top + teeth_h - rows) / 1.5, 0, 1) * (rows >= top - 1) * np.clip(1 - ((np.arange(w) - cx) / (0.45 * width)) ** 2, 0, 1)[None, :] ** 0.5
-        teeth = np.array([215, 208, 196], np.float32) * light
-        colour = colour * (1 - band[..., None]) + teeth * band[..., None]
+        down = (rows - top) / teeth_h
+        band = np.clip(1.5 * (1 - down), 0, 1) * (down >= -0.2) * np.clip(1 - ((np.arange(w) - cx) / (0.32 * width)) ** 2, 0, 1)[None, :]
+        teeth = np.array([215, 208, 196], np.float32) * light * (0.8 + 0.2 * np.clip(down, 0, 1))[..., None]
+        colour = colour * (1 - 0.9 * band[..., None]) + teeth * 0.9 * band[..., None]
     alpha = cv2.GaussianBlur(alpha, (0, 0), 0.8)[..., None]
     return np.clip(img * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)
 

@@ -1,0 +1,64 @@
+"""Opening and closing a photo's mouth by warping (lipdub.mouth_warp): the shapes a viewer reads."""
+
+import numpy as np
+
+from lipdub import mouth_warp as mw
+
+SKIN, UPPER_LIP, LOWER_LIP, INSIDE = (200, 150, 130), (180, 60, 60), (200, 120, 160), (30, 10, 10)
+CX, LINE, HALF = 100, 50, 40  # mouth centre column, corners' row, half the mouth's width
+
+
+def _lips(upper_arch: float, lower_drop: float) -> np.ndarray:
+    """40 lip points in lipdub's order: corners on row LINE, the inner lips `upper_arch` px above
+    and `lower_drop` px below it in the middle, tapering to the corners."""
+    lips = np.zeros((40, 2), np.float32)
+    lips[list(mw.CORNERS)] = [(CX - HALF, LINE), (CX + HALF, LINE)]
+    lips[20], lips[30] = (CX - HALF, LINE), (CX + HALF, LINE)  # the inner corners
+    xs = np.linspace(CX - HALF + 4, CX + HALF - 4, 9)
+    bulge = 1 - ((xs - CX) / HALF) ** 2
+    lips[mw.LOWER_INNER] = np.c_[xs, LINE + lower_drop * bulge]
+    lips[mw.UPPER_INNER] = np.c_[xs, LINE - upper_arch * bulge]
+    return lips
+
+
+def _face(lips: np.ndarray) -> np.ndarray:
+    """Skin, an upper and a lower lip 8 px thick along the inner edges, the mouth's inside between."""
+    img = np.zeros((120, 200, 3), np.uint8)
+    img[:] = SKIN
+    cols = np.arange(200)
+    top = np.interp(cols, lips[mw.UPPER_INNER, 0], lips[mw.UPPER_INNER, 1])
+    bottom = np.interp(cols, lips[mw.LOWER_INNER, 0], lips[mw.LOWER_INNER, 1])
+    rows = np.arange(120)[:, None]
+    in_mouth = (np.abs(cols - CX) < HALF)[None, :]
+    img[(rows >= top - 8) & (rows < top) & in_mouth] = UPPER_LIP
+    img[(rows >= top) & (rows < bottom) & in_mouth] = INSIDE
+    img[(rows >= bottom) & (rows < bottom + 8) & in_mouth] = LOWER_LIP
+    return img
+
+
+def _lower_lip_top(img: np.ndarray, col: int) -> int:
+    """The first row of a column in the lower lip's colour: where the opened lips' gap ends."""
+    return int(np.flatnonzero(np.abs(img[:, col].astype(int) - LOWER_LIP).sum(axis=1) < 40)[0])
+
+
+def test_an_opened_mouth_parts_in_the_middle_and_stays_shut_at_the_corners():
+    lips = _lips(0, 0)
+    opening = 0.2 * 2 * HALF
+    opened = mw.open_mouth(_face(lips), lips, opening)
+    drop = {dx: _lower_lip_top(opened, CX + dx) - LINE for dx in (0, -int(0.9 * HALF), int(0.9 * HALF))}
+    assert drop[0] >= 0.8 * opening  # the middle opens as far as asked
+    # a lens, not a slot with blunt ends (the lower lip dropped 2/3 as far there when the
+    # lips parted over a span half as wide again as the mouth)
+    assert max(drop[-int(0.9 * HALF)], drop[int(0.9 * HALF)]) <= 0.5 * drop[0]
+
+
+def test_closed_lips_meet_near_the_corners_line_not_along_the_upper_lips_arch():
+    lips = _lips(upper_arch=8, lower_drop=16)
+    closed = mw.raise_jaw(_face(lips), lips, 1.0)
+    inside = np.abs(closed[:, CX - 15:CX + 16].astype(int) - INSIDE).sum(axis=2) < 90
+    assert inside.sum(axis=0).max() <= 1  # the lips meet in the middle: a crease at most, no gap
+    lower = np.abs(closed[:, CX].astype(int) - LOWER_LIP).sum(axis=1) < 40
+    meet = int(np.flatnonzero(lower)[0])  # the lower lip's top edge in the middle
+    # meeting where the upper lip came down 15 % of the gap would put the middle 4.4 px
+    # above the corners: a closed mouth arched like a frown
+    assert abs(meet - LINE) <= 0.35 * 8
