@@ -7,6 +7,9 @@ order; audio is float32 (samples, channels).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -306,10 +309,29 @@ def fps_fraction(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+M_PERTURB = -6  # glibc mallopt(3)
+
+
+@functools.cache
+def _fill_new_heap_memory() -> bool:
+    """Have malloc fill every block it hands out with one fixed byte (glibc's M_PERTURB).
+
+    x264's macroblock-tree lookahead reads heap memory it has not written: the same
+    frames, encoded after the heap was left holding other bytes, come out as other
+    bytes, and two runs of one dub differed in a few pixels at the picture's edges.
+    With new memory always the same, an encode is a function of its frames alone (no
+    cost measured on a dub's wall time). Elsewhere than glibc this does nothing."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+    mallopt = getattr(libc, "mallopt", None)
+    return bool(mallopt and mallopt(M_PERTURB, 0x5A))
+
+
 class SegmentWriter:
-    """Encode RGB frames to an H.264 (yuv420p, CFR) video-only MP4 segment."""
+    """Encode RGB frames to an H.264 (yuv420p, CFR) video-only MP4 segment; the same
+    frames give the same bytes, whatever ran in the process before."""
 
     def __init__(self, path: Path | str, width: int, height: int, fps: Fraction, crf: int = 18, preset: str = "veryfast"):
+        _fill_new_heap_memory()
         self._out = av.open(str(path), "w", format="mp4")
         self._stream = self._out.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": preset})
         self._stream.width, self._stream.height = width - width % 2, height - height % 2

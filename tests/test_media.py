@@ -1,8 +1,12 @@
 """media: probing, frame-accurate chunked decode, segment encode and remux."""
 
+import ctypes
+import ctypes.util
+import hashlib
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -159,3 +163,36 @@ def test_source_planes_are_turned_upright_with_the_rgb(rotation):
     upright = av.VideoFrame.from_ndarray(source.yuv420, format="yuv420p").to_ndarray(format="rgb24")
     assert upright.shape == source.rgb.shape == ((80, 48, 3) if rotation % 180 else (48, 80, 3))
     assert np.array_equal(upright, source.rgb)
+
+
+def _leave_on_heap(byte: int) -> None:
+    """Allocate blocks of many sizes, fill them with `byte` and free them: what the next
+    allocations may be handed, as after other work in the same process."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+    libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+    blocks = [libc.malloc(1 << k) for k in range(8, 21) for _ in range(8)]
+    for block, k in zip(blocks, [k for k in range(8, 21) for _ in range(8)]):
+        ctypes.memset(block, byte, 1 << k)
+    for block in blocks:
+        libc.free(block)
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(ctypes.util.find_library("c") or None), "mallopt"), reason="needs glibc's malloc")
+def test_the_same_frames_encode_to_the_same_bytes_whatever_the_heap_held(tmp_path):
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (264, 264, 3), dtype=np.uint8), (0, 0), 3)
+    frames = []
+    for i in range(40):  # a moving texture with a disc crossing it: work for the lookahead
+        dx, dy = int(8 + 6 * np.sin(i / 5)), int(8 + 6 * np.cos(i / 7))
+        frame = np.ascontiguousarray(texture[dy : dy + 200, dx : dx + 200])
+        cv2.circle(frame, (100 + int(40 * np.sin(i / 3)), 100), 40 + i % 7 * 3, (200, 60, 60), -1)
+        frames.append(frame)
+    digests = set()
+    for byte in (0x00, 0xFF, 0x55, 0xAA):
+        _leave_on_heap(byte)
+        path = tmp_path / f"{byte}.mp4"
+        with media.SegmentWriter(path, 200, 200, Fraction(25)) as writer:
+            for frame in frames:
+                writer.write(frame)
+        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+    assert len(digests) == 1
