@@ -57,3 +57,23 @@ def test_the_chosen_lips_open_as_far_as_the_prediction_asks_whatever_their_width
     )
     result = RetrievalGenerator().generate(req)
     assert av_model.correlation(mouth_opening(lips)[result.chosen], result.predicted_opening) >= 0.8
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_mouth_that_keeps_moving_a_little_is_not_shown_frozen(seed):
+    """The dub asks for a mouth moving a little about the middle the whole time; the source's
+    nearest mouths are scattered, so following them costs a jump each time. With a flat cost
+    for showing the same source frame again, one frame was held for the whole 80 frames (a
+    mouth frozen while the dub speaks; 22 frames on a real dub); each further frame of a hold
+    now costs more."""
+    from types import SimpleNamespace
+
+    from lipdub.tasks.generate import _longest_hold
+
+    rng = np.random.default_rng(seed)
+    n_lib, n_out = 60, 80
+    library = rng.uniform(-1, 1, (n_lib, 2))  # shape coefficients; neighbouring source frames unrelated
+    asked = np.c_[0.15 * np.sin(np.arange(n_out) / 4), 0.15 * np.cos(np.arange(n_out) / 5)]
+    req = SimpleNamespace(yaw_deg=np.zeros(n_lib), target=np.zeros(n_out, int))
+    chosen = RetrievalGenerator()._select(asked, library, req, np.arange(n_lib), np.zeros(n_out, bool), np.ones(n_lib, bool), np.zeros(n_lib), np.zeros(n_out))
+    assert _longest_hold(chosen, np.ones(n_out, bool)) <= 6

@@ -9,7 +9,8 @@
    speaker's closed mouth.
 4. Unit selection by dynamic programming over the nearest source frames: shape match
    plus pose match, with a cost for leaving a run of consecutive source frames, so
-   real mouth motion is reused whenever it fits.
+   real mouth motion is reused whenever it fits, and a cost for showing one frame
+   again that grows with each further frame, so no mouth freezes while the dub speaks.
 
 With fewer than MIN_LIBRARY_FRAMES usable frames (a still image) there is nothing to
 choose from: the one mouth is opened by warping instead (lipdub.mouth_warp).
@@ -30,6 +31,7 @@ MIN_SPEAKER_R = 0.3  # below this held-out correlation the speaker's own mapping
 SPEAKER_R_ALPHA = 10.0  # the ridge that held-out check fits: MIN_SPEAKER_R was set with it, whatever the mapping's own alpha
 MIN_LIBRARY_FRAMES = 10
 HOLD_COST = 0.15  # showing the same source frame twice is a small freeze
+HOLD_GROWTH = 1.0  # each further frame of the same mouth costs this many HOLD_COSTs more
 POSE_WEIGHT = 0.02  # per degree of yaw difference
 SILENCE_WEIGHT = 4.0  # shape match counts this much more where the dub is silent
 CLOSED_PERCENTILE = 10  # source frames this closed or more count as lips that meet
@@ -155,15 +157,20 @@ class RetrievalGenerator:
         unit[shut] *= SILENCE_WEIGHT  # a mouth open in silence or on a /p b m/ is worse than a cut
         n_out = len(predicted)
         total = unit[0].copy()
+        held = np.zeros(k)  # how many frames the best path into each candidate has shown it already
         back = np.zeros((n_out, k), np.int64)
         nxt = np.minimum(np.arange(len(coefs)) + 1, len(coefs) - 1)
         for j in range(1, n_out):
             prev, cur = cands[j - 1][:, None], cands[j][None, :]
             seam = ((coefs[nxt[prev]] - coefs[cur]) ** 2).sum(axis=2) / scale
-            trans = np.where(cur == prev + 1, 0.0, np.where(cur == prev, HOLD_COST, self.jump_cost + seam))
+            # a held mouth costs more the longer it is held: a mouth frozen while the dub speaks
+            # is what a viewer sees (up to 22 frames on map-man with a flat cost)
+            hold = HOLD_COST * (1 + HOLD_GROWTH * held[:, None])
+            trans = np.where(cur == prev + 1, 0.0, np.where(cur == prev, hold, self.jump_cost + seam))
             step = total[:, None] + trans
             back[j] = step.argmin(axis=0)
             total = step.min(axis=0) + unit[j]
+            held = np.where(cands[j] == cands[j - 1][back[j]], held[back[j]] + 1, 0)
         path = np.zeros(n_out, np.int64)
         path[-1] = int(total.argmin())
         for j in range(n_out - 1, 0, -1):

@@ -38,6 +38,7 @@ class GenerateRecord(BaseModel):
     frames_generated: int
     distinct_source_frames: int
     mean_run_length: float
+    longest_hold_in_speech: int  # most output frames in a row showing one source mouth while the dub speaks: a frozen mouth
     dub_speech_ratio: float
     bilabial_frames: int  # output frames whose lips were asked to close for a /p b m/
     source_offset_frames: float  # the source's own sound against its lips, which its mapping learned without
@@ -73,6 +74,16 @@ def _runs(chosen: np.ndarray) -> float:
         return float(len(gen))
     breaks = np.count_nonzero(np.diff(gen) != 1)
     return len(gen) / (breaks + 1)
+
+
+def _longest_hold(chosen: np.ndarray, speech: np.ndarray) -> int:
+    """The most consecutive speaking output frames that show one and the same source mouth."""
+    longest = run = 0
+    for j in range(len(chosen)):
+        same = j > 0 and chosen[j] >= 0 and chosen[j] == chosen[j - 1] and speech[j] and speech[j - 1]
+        run = run + 1 if same else (1 if chosen[j] >= 0 and speech[j] else 0)
+        longest = max(longest, run)
+    return longest
 
 
 def source_offset_frames(lm: np.lib.npyio.NpzFile, audio: np.ndarray, rate: int, frame_times_s: np.ndarray, fps: float) -> float:
@@ -147,6 +158,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         frames_generated=int(generated.sum()),
         distinct_source_frames=int(len(np.unique(result.chosen[generated]))),
         mean_run_length=_runs(result.chosen),
+        longest_hold_in_speech=_longest_hold(result.chosen, dub_speech),
         dub_speech_ratio=float(dub_speech.mean()),
         bilabial_frames=0 if closures is None else int(closures.sum()),
         source_offset_frames=source_offset,
