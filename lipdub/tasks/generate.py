@@ -38,7 +38,7 @@ class GenerateRecord(BaseModel):
     frames_generated: int
     distinct_source_frames: int
     mean_run_length: float
-    longest_hold_in_speech: int  # most output frames in a row showing one source mouth while the dub speaks: a frozen mouth
+    longest_hold_in_speech: int  # most output frames in a row showing one source mouth while the dub speaks (its /p b m/ aside, held shut): a frozen mouth
     dub_speech_ratio: float
     bilabial_frames: int  # output frames whose lips were asked to close for a /p b m/
     source_offset_frames: float  # the source's own sound against its lips, which its mapping learned without
@@ -158,7 +158,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         frames_generated=int(generated.sum()),
         distinct_source_frames=int(len(np.unique(result.chosen[generated]))),
         mean_run_length=_runs(result.chosen),
-        longest_hold_in_speech=_longest_hold(result.chosen, dub_speech),
+        longest_hold_in_speech=_longest_hold(result.chosen, dub_speech if closures is None else dub_speech & ~closures),
         dub_speech_ratio=float(dub_speech.mean()),
         bilabial_frames=0 if closures is None else int(closures.sum()),
         source_offset_frames=source_offset,
