@@ -72,13 +72,12 @@ def raise_jaw(patch: np.ndarray, lips: np.ndarray, fraction: float) -> np.ndarra
     lift, jaw_lift = ends * profile(rise_px, LIP_SIGMA * width), profile(rise_px, 0.4 * width)  # the lip's own gap; the chin moves as one
     fall = ends * profile(meet - upper_edge, LIP_SIGMA * width)  # the upper lip's way down
     fade_px = max(0.5 * width, 3.0 * float(lift.max()))  # gentle enough that no two rows land on one
-    rise = lift
 
     def shift(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Where the content at output (x, y) comes from, in rows down: from below at and
         under the lower lip's new edge (widening to the whole chin, fading out further
         down), from above at and over the upper lip's new edge, the mouth's inside between."""
-        below = y - (np.interp(x, cols, lower_edge) - np.interp(x, cols, rise))
+        below = y - (np.interp(x, cols, lower_edge) - np.interp(x, cols, lift))
         depth = np.clip(below / (0.3 * width), 0, 1)
         fade = np.clip(1 - np.maximum(below - 0.5 * width, 0) / fade_px, 0, 1)
         up = ((1 - depth) * np.interp(x, cols, lift) + depth * np.interp(x, cols, jaw_lift)) * fade
