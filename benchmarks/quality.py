@@ -179,23 +179,19 @@ def reconstruction_request(src: Source, clip: ClipRun) -> tuple[GenerateRequest,
     n = src.stream.n_frames
     first = np.arange(n) < n // 2
     target = np.flatnonzero(~first)
-    # the sound each frame's lips go with, where lipdub.tasks.generate trains on it: the
-    # "dub" is in sync with the true mouths instead of carrying the clip's own offset
-    source_wav = clip.layout.artifact("audio_clean", "source_analysis.wav")
-    samples, rate = media.read_audio(source_wav, mono=True)
-    offset = generate.source_offset_frames(src.lm, samples[:, 0], rate, src.times_in_audio, src.probe.actual_fps)
-    times = src.times_in_audio + offset / src.probe.actual_fps
+    # the source's sound as generate reads it, where the lips go with it: the "dub" is in
+    # sync with the true mouths instead of carrying the clip's own offset
+    sound = generate.source_sound(src.lm, clip.layout.artifact("audio_clean", "source_analysis.wav"), src.stream, src.probe)
     wav = clip.layout.artifact("audio_clean", "analysis.wav")
-    dub_audio, dub_speech = audio_at(wav, times)
-    source_mel, source_speech = audio_at(source_wav, times)
-    closures = generate.dub_closures(wav, clip.config.generate.dub_language, times[target], src.probe.actual_fps, dub_speech[target]) if clip.config.generate.close_bilabials else None
+    dub_audio, dub_speech = audio_at(wav, sound.times_s)
+    closures = generate.dub_closures(wav, clip.config.generate.dub_language, sound.times_s[target], src.probe.actual_fps, dub_speech[target]) if clip.config.generate.close_bilabials else None
     library = generate.canonical_library(src.video, src.stream, src.lm["to_canonical"], src.lm["usable"] & first, src.size)
     request = GenerateRequest(
         library=library, lips=src.lm["lips"], yaw_deg=src.lm["yaw"], usable=src.lm["usable"],
-        source_audio=source_mel, source_speech=source_speech & first,
+        source_audio=sound.mel, source_speech=sound.speech & first,
         dub_audio=dub_audio[target], dub_speech=dub_speech[target], target=target, library_frames=first, dub_closures=closures,
     )
-    return request, first, offset
+    return request, first, sound.offset_frames
 
 
 def reconstruction(video: Path, cfg: Config, rng: np.random.Generator) -> tuple[dict[str, Any], Source]:

@@ -165,19 +165,22 @@ def test_source_planes_are_turned_upright_with_the_rgb(rotation):
     assert np.array_equal(upright, source.rgb)
 
 
+LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None)
+
+
 def _leave_on_heap(byte: int) -> None:
     """Allocate blocks of many sizes, fill them with `byte` and free them: what the next
     allocations may be handed, as after other work in the same process."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-    libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
-    blocks = [libc.malloc(1 << k) for k in range(8, 21) for _ in range(8)]
-    for block, k in zip(blocks, [k for k in range(8, 21) for _ in range(8)]):
-        ctypes.memset(block, byte, 1 << k)
+    LIBC.malloc.restype, LIBC.malloc.argtypes, LIBC.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+    sizes = [1 << k for k in range(8, 21) for _ in range(8)]
+    blocks = [LIBC.malloc(size) for size in sizes]
+    for block, size in zip(blocks, sizes):
+        ctypes.memset(block, byte, size)
     for block in blocks:
-        libc.free(block)
+        LIBC.free(block)
 
 
-@pytest.mark.skipif(not hasattr(ctypes.CDLL(ctypes.util.find_library("c") or None), "mallopt"), reason="needs glibc's malloc")
+@pytest.mark.skipif(not hasattr(LIBC, "mallopt"), reason="needs glibc's malloc")
 def test_the_same_frames_encode_to_the_same_bytes_whatever_the_heap_held(tmp_path):
     rng = np.random.default_rng(0)
     texture = cv2.GaussianBlur(rng.integers(0, 255, (264, 264, 3), dtype=np.uint8), (0, 0), 3)

@@ -7,6 +7,7 @@ generated mouths, the library, the blend masks and the selection.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -99,6 +100,28 @@ def source_offset_frames(lm: np.lib.npyio.NpzFile, audio: np.ndarray, rate: int,
     return float(result.offset_frames) if clear else 0.0
 
 
+@dataclass(frozen=True)
+class SourceSound:
+    """The source's own soundtrack on its frame grid, read where its lips go with it."""
+
+    offset_frames: float  # how late the sound ran against the lips; times_s are corrected by it
+    times_s: np.ndarray  # each source frame's time on the soundtrack's clock
+    mel: np.ndarray  # log-mel at those times
+    speech: np.ndarray  # speech at those times
+
+
+def source_sound(lm: np.lib.npyio.NpzFile, source_wav: Path, stream: media.VideoStreamInfo, probe: ProbeRecord) -> SourceSound | None:
+    """What the speaker mapping learns from (None: under half a second of source sound)."""
+    samples, rate = media.read_audio(source_wav, mono=True)
+    if len(samples) <= rate // 2:
+        return None
+    mono = samples[:, 0]
+    times = stream.frame_times_s + stream.start_time_s - (probe.source_audio_start_s or 0.0)
+    offset = source_offset_frames(lm, mono, rate, times, probe.actual_fps)
+    times = times + offset / probe.actual_fps  # the sound each frame's lips go with
+    return SourceSound(offset, times, log_mel_frames(mono, rate, times), speech_mask_frames(mono, rate, times))
+
+
 def dub_closures(analysis_wav: Path, language: str | None, times_s: np.ndarray, fps: float, speech: np.ndarray) -> np.ndarray:
     """Frames (at times_s on the dub's clock) whose lips must meet for a /p b m/ the dub speaks."""
     return phones.closure_frames(phones.of_speech(analysis_wav, language), times_s, 1 / fps) & speech
@@ -115,20 +138,13 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     dub = dub[:, 0]
     dub_audio = log_mel_frames(dub, rate, out_times)
     dub_speech = speech_mask_frames(dub, rate, out_times) & (out_times < len(dub) / rate)
-    source_audio = source_speech = None
-    src, src_rate = media.read_audio(source_wav, mono=True)
-    source_offset = 0.0
-    if len(src) > src_rate // 2:
-        src_times = stream.frame_times_s + stream.start_time_s - (probe.source_audio_start_s or 0.0)
-        source_offset = source_offset_frames(lm, src[:, 0], src_rate, src_times, probe.actual_fps)
-        src_times = src_times + source_offset / probe.actual_fps  # the sound each frame's lips go with
-        source_audio = log_mel_frames(src[:, 0], src_rate, src_times)
-        source_speech = speech_mask_frames(src[:, 0], src_rate, src_times)
+    sound = source_sound(lm, source_wav, stream, probe)
 
     library = canonical_library(video, stream, lm["to_canonical"], usable, size, out_dir / "library.npy")
     closures = dub_closures(analysis_wav, cfg.dub_language, out_times, timeline.fps, dub_speech) if cfg.close_bilabials else None
     request = GenerateRequest(
-        library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable, source_audio=source_audio, source_speech=source_speech,
+        library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable,
+        source_audio=None if sound is None else sound.mel, source_speech=None if sound is None else sound.speech,
         dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index, dub_closures=closures, measured=lm["measured"],
     )
     generator = registry.generator(cfg)
@@ -161,7 +177,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         longest_hold_in_speech=_longest_hold(result.chosen, dub_speech if closures is None else dub_speech & ~closures),
         dub_speech_ratio=float(dub_speech.mean()),
         bilabial_frames=0 if closures is None else int(closures.sum()),
-        source_offset_frames=source_offset,
+        source_offset_frames=0.0 if sound is None else sound.offset_frames,
     )
 
 
