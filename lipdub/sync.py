@@ -10,6 +10,7 @@ Sign: positive = audio late.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,6 +187,22 @@ def _peak_on_shared_frames(scores: np.ndarray, lags: np.ndarray, best: int, coun
     return _peak(rescored, lags[near], _climb(rescored, int(np.flatnonzero(near == best)[0])))
 
 
+def _window_peak(scores: np.ndarray, lags: np.ndarray, expected: float | None) -> tuple[float, float] | None:
+    """A window's offset and score: the middle of the peak of its curve that the lag
+    `expected` (the whole clip's reading there) lies on, or with no clip reading its highest
+    peak; None when that peak's top is the searched range's end (no peak inside it).
+
+    A window of a few seconds scores a lag a syllable or two away about as high as the
+    right one: a copy of glasses-woman read +3.3 frames on the whole clip while its one
+    4 s window read -13, at the far end of a curve that rises and falls with the syllables.
+    The whole clip says which peak is this clip's; the window says where on it its stretch
+    of the clip sits (a drift moves it along)."""
+    top = int(scores.argmax()) if expected is None else _climb(scores, int(np.abs(lags - expected).argmin()))
+    if top in (0, len(lags) - 1):
+        return None
+    return _peak(scores, lags, top), float(scores[top])
+
+
 def _climb(scores: np.ndarray, i: int) -> int:
     """The top of the peak index i lies on: uphill, to the higher neighbour, while there is one."""
     while True:
@@ -287,17 +304,27 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     best = _inner_peak(scores)
     offset = _peak_on_shared_frames(scores, lags, best, counted, score, fps) - calibration_frames if best is not None else float("nan")
     confidence = float(scores[best] - np.median(scores)) if best is not None else 0.0
-    windows = []
-    n_win = int(round(cfg.window_s * fps))
-    for start in range(0, max(1, len(valid) - n_win + 1), max(1, int(round(cfg.hop_s * fps)))):
-        idx = np.arange(start, min(start + n_win, len(valid)))
-        idx = idx[valid[idx]]
-        if len(idx) < n_win // 2 or speech[idx].mean() < MIN_WINDOW_SPEECH:
-            continue
-        ws = score(idx)
-        if ws.argmax() in (0, len(lags) - 1):  # best at the end of the range: no peak inside it, no reading
-            continue
-        windows.append(SyncWindow(float(frame_times_s[start]), float(frame_times_s[min(start + n_win, len(valid)) - 1]), _peak(ws, lags) - calibration_frames, float(ws.max())))
+
+    def windows_around(expected: Callable[[float], float] | None) -> list[SyncWindow]:
+        """Offsets over time, each window read on the peak of its own curve that the clip's
+        reading lies on (expected(t): the clip's offset at audio time t, in frames; None:
+        the clip has no reading to trust).
+
+        See _window_peak."""
+        out = []
+        n_win = int(round(cfg.window_s * fps))
+        for start in range(0, max(1, len(valid) - n_win + 1), max(1, int(round(cfg.hop_s * fps)))):
+            idx = np.arange(start, min(start + n_win, len(valid)))
+            idx = idx[valid[idx]]
+            if len(idx) < n_win // 2 or speech[idx].mean() < MIN_WINDOW_SPEECH:
+                continue
+            ws = score(idx)
+            t0_s, t1_s = float(frame_times_s[start]), float(frame_times_s[min(start + n_win, len(valid)) - 1])
+            reading = _window_peak(ws, lags, None if expected is None else expected((t0_s + t1_s) / 2) + calibration_frames)
+            if reading is not None:
+                out.append(SyncWindow(t0_s, t1_s, reading[0] - calibration_frames, reading[1]))
+        return out
+
     span_s = frame_times_s[-1] - frame_times_s[0]
     drift, at_zero = float("nan"), float("nan")
     if find_drift and span_s >= MIN_DRIFT_SPAN_S:  # shorter clips drift too little to tell from noise
@@ -317,11 +344,13 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
                 offset = start_lag + rate * span_s / 2 * fps - calibration_frames
                 confidence = float(top - np.median(scores))
             worst = worst_on_drift_line(at_zero, drift, float(frame_times_s[0]), float(frame_times_s[-1]))
+            windows = windows_around(lambda t_s: drift_line(at_zero, drift, t_s))
             return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), weak_reason(top), windows, at_zero)
     if best is None:
         return cannot(f"audio predicts the lips best at the end of the searched lags (+-{max_lag} frames): no peak inside them")
     if confidence < 0.05:
-        return SyncResult(offset, confidence, float("nan"), "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows)
+        return SyncResult(offset, confidence, float("nan"), "cannot_tell", "unknown", "audio does not predict the lips at any lag", windows_around(None))
+    windows = windows_around(lambda t_s: offset)
     # within the fine tolerance: no viewer notices, and short clips read that loosely
     sync_class = "constant_offset" if abs(offset) > cfg.fine_frames else "in_sync"
     return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), weak_reason(float(scores[best])), windows)

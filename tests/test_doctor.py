@@ -12,7 +12,7 @@ from lipdub.doctor.repair import RepairPlan, plan_audio
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import load_config
 from lipdub.infra.layout import DOCTOR_STAGES
-from lipdub.sync import SyncResult, _peak, _peak_on_shared_frames, _rate_search
+from lipdub.sync import SyncResult, _peak, _peak_on_shared_frames, _rate_search, _window_peak
 from lipdub.tasks import run_stages
 from lipdub.tasks.stabilize import lips_for_sync
 
@@ -334,6 +334,23 @@ def test_the_offset_is_the_middle_of_a_plateau_not_its_noisy_top():
         scores = plateau + np.where(lags == top, 0.01, 0.0)
         assert scores.argmax() == np.flatnonzero(lags == top)[0]
         assert _peak(scores, lags) == pytest.approx(1.5, abs=0.05)
+
+
+def test_a_window_reads_the_peak_the_whole_clip_reads_not_a_far_one():
+    """A window's curve that rises and falls with the syllables: its highest point is a hump
+    11 frames off, the whole clip reads 0. The window reads the middle of the hump the clip's
+    reading lies on (a copy of glasses-woman: -13 in its one window, +3.3 for the clip)."""
+    lags = np.arange(-15, 15.25, 0.5)
+    curve = 0.62 * np.exp(-0.5 * (lags / 2.0) ** 2) + 0.64 * np.exp(-0.5 * ((lags + 11) / 2.0) ** 2)
+    assert lags[curve.argmax()] == -11
+    offset, score = _window_peak(curve, lags, expected=0.8)
+    assert offset == pytest.approx(0.0, abs=0.1) and score == pytest.approx(0.62, abs=0.01)
+    # a drift moves the window along its peak, not to the far hump
+    assert _window_peak(np.roll(curve, 4), lags, expected=3.0)[0] == pytest.approx(2.0, abs=0.1)
+    # the peak's top at the range's end is no peak inside the range
+    assert _window_peak(np.linspace(0.0, 0.5, len(lags)), lags, expected=0.0) is None
+    # with no clip reading to go by, the highest peak
+    assert _window_peak(curve, lags, expected=None)[0] == pytest.approx(-11.0, abs=0.1)
 
 
 @pytest.mark.parametrize(("offset", "sync_class", "slid"), [(1.8, "in_sync", True), (-4.0, "constant_offset", True), (0.6, "in_sync", False), (float("nan"), "cannot_tell", False)])

@@ -41,9 +41,9 @@ STAGE_VERSIONS: dict[str, int] = {
     "enhance": 5,
     "blend": 3,
     "remux": 2,
-    "drift": 16,
-    "sync_analysis": 14,
-    "repair": 18,
+    "drift": 17,
+    "sync_analysis": 15,
+    "repair": 19,
 }
 
 

@@ -28,7 +28,7 @@ def sync_analysis(video: Path, audio: Path | None, landmarks_npz: Path, out_dir:
     findings, _ = all_findings(video, audio)
     result, info = measure_file(video, audio, landmarks_npz, cfg, analysis_rate)
     metrics = SyncMetrics.of(result)
-    plot_offsets(result, out_dir / "sync.png", f"{video.name}: {metrics.sync_class}, {metrics.verdict}", cfg.fine_frames, cfg.noticeable_frames)
+    plot_offsets(result, out_dir / "sync.png", f"{video.name}: {metrics.sync_class}, {metrics.verdict}", cfg.fine_frames, cfg.noticeable_frames, names=("clip", ""))
     record = SyncAnalysisRecord(
         fps=info.video.actual_fps,
         frames=info.video.n_frames,
