@@ -466,6 +466,20 @@ def test_a_reading_on_weak_evidence_says_so(in_sync_signals):
     assert weak.reason.startswith("weak evidence")
 
 
+def test_a_looped_picture_is_named_with_its_period(in_sync_signals):
+    """The clip played three times over repeats its mouth motion every 6 s: a loop, on
+    which the sync reading can lock onto a wrong lag, is named with its period. The clip
+    itself, and a still mouth, are not loops."""
+    from lipdub.doctor.findings import repeat_findings
+
+    lips, valid, _, _ = in_sync_signals
+    noisy = np.tile(lips, (3, 1, 1)) + np.random.default_rng(1).normal(0, 0.2, (3 * len(lips), *lips.shape[1:]))
+    (loop,) = repeat_findings(noisy, np.tile(valid, 3), 25.0)
+    assert loop.name == "looped_picture" and loop.value == pytest.approx(len(lips) / 25.0, abs=0.05)
+    assert repeat_findings(lips, valid, 25.0) == []
+    assert repeat_findings(np.repeat(lips[:1], 300, axis=0), np.ones(300, bool), 25.0) == []
+
+
 def test_a_clear_drift_is_not_called_weak_evidence(tmp_path):
     """2 % over 24 s smears the no-drift curve (its confidence falls to about 0.19), but the
     drift fitted on the whole clip predicts the lips well: no weak-evidence note."""

@@ -3,7 +3,8 @@
 Every finding is something a person would otherwise dig out of ffprobe or Audacity:
 a declared frame rate the frames do not keep, variable frame rate, an audio clock
 that disagrees with its own header, streams that start at different times (the
-usual re-encode shift), lengths that differ, a noisy or gappy soundtrack.
+usual re-encode shift), lengths that differ, a noisy or gappy soundtrack; and a
+picture that loops, which the sync reading itself can be fooled by.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from lipdub import media
 from lipdub.audio_features import frame_rms_db, runs, speech_threshold_db, to_mono
+from lipdub.sync import mouth_features
 
 
 class Finding(BaseModel):
@@ -85,6 +87,37 @@ def audio_findings(samples: np.ndarray, sample_rate: int, noise_limit_dbfs: floa
         spans = ", ".join(f"{a * 0.01:.1f}-{b * 0.01:.1f} s" for a, b in long_runs[:5])
         out.append(Finding(name="long_silence", severity="info", evidence=f"{len(long_runs)} silence(s) over {max_silence_s:.0f} s: {spans}", value=max((b - a) * 0.01 for a, b in long_runs)))
     return out
+
+
+MIN_REPEAT_S = 1.0  # a mouth that moves the same way again after at least this long
+REPEAT_R = 0.9  # ... this closely: looped real clips 0.988-0.999, the clips themselves at most 0.43
+MAX_REPEAT_S = 120.0  # loops up to two minutes long are looked for (a 20 min clip: a few seconds)
+
+
+def repeat_findings(lips: np.ndarray, valid: np.ndarray, fps: float) -> list[Finding]:
+    """A picture that loops: the whole mouth motion again after one period.
+
+    In a loop the same second of lips and sound recurs in every fold the sync measure
+    fits on, so its held-out test is not held out, and a lag a syllable off can fit the
+    repeats as well as the right one: glasses-woman looped to 44 s with its sound
+    stretched by 0.5 % read 15 frames early, and the repair made on that reading re-read
+    as in sync (benchmarks/sync_doctor.py). lips: (frames, points, 2) canonical."""
+    feats = mouth_features(lips)
+    if valid.sum() < 2 or (spread := feats[valid].std(axis=0)).min() < 1e-3:
+        return []  # a mouth that never moves (a still picture, canonical pixels) repeats trivially
+    z = (feats - feats[valid].mean(axis=0)) / spread
+    r = np.full(min(len(z) // 2, int(MAX_REPEAT_S * fps)) + 1, -1.0)
+    for lag in range(max(1, int(round(MIN_REPEAT_S * fps))), len(r)):
+        both = valid[:-lag] & valid[lag:]
+        if both.sum() >= lag // 2:
+            r[lag] = np.corrcoef(z[:-lag][both].ravel(), z[lag:][both].ravel())[0, 1]
+    above = np.flatnonzero(r >= REPEAT_R)
+    if not len(above):
+        return []
+    first = above[: np.argmax(np.diff(np.append(above, above[-1] + 2)) > 1) + 1]  # the first run of lags above
+    period = int(first[np.argmax(r[first])])
+    return [Finding(name="looped_picture", severity="warning", value=period / fps,
+                    evidence=f"the mouth moves the same way again every {period / fps:.2f} s (r {r[period]:.3f}): a loop, on which the sync reading can lock a syllable or more off; check the offset by eye")]
 
 
 def all_findings(video: Path, audio: Path | None) -> tuple[list[Finding], media.MediaInfo]:

@@ -42,7 +42,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "blend": 3,
     "remux": 2,
     "drift": 17,
-    "sync_analysis": 15,
+    "sync_analysis": 16,
     "repair": 19,
 }
 

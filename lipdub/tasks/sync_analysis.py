@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 
-from lipdub.doctor.findings import Finding, all_findings
+from lipdub.doctor.findings import Finding, all_findings, repeat_findings
 from lipdub.doctor.plot import plot_offsets
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import DriftConfig
 from lipdub.infra.prefect_task import stage_task
 from lipdub.tasks.drift import SyncMetrics, measure_file
+from lipdub.tasks.stabilize import lips_for_sync
 
 
 class SyncAnalysisRecord(BaseModel):
@@ -27,6 +29,7 @@ class SyncAnalysisRecord(BaseModel):
 def sync_analysis(video: Path, audio: Path | None, landmarks_npz: Path, out_dir: Path, cfg: DriftConfig, analysis_rate: int) -> SyncAnalysisRecord:
     findings, _ = all_findings(video, audio)
     result, info = measure_file(video, audio, landmarks_npz, cfg, analysis_rate)
+    findings += repeat_findings(*lips_for_sync(np.load(landmarks_npz)), info.video.actual_fps)
     metrics = SyncMetrics.of(result)
     plot_offsets(result, out_dir / "sync.png", f"{video.name}: {metrics.sync_class}, {metrics.verdict}", cfg.fine_frames, cfg.noticeable_frames, names=("clip", ""))
     record = SyncAnalysisRecord(
