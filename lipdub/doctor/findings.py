@@ -111,11 +111,11 @@ def repeat_findings(lips: np.ndarray, valid: np.ndarray, fps: float) -> list[Fin
         both = valid[:-lag] & valid[lag:]
         if both.sum() >= lag // 2:
             r[lag] = np.corrcoef(z[:-lag][both].ravel(), z[lag:][both].ravel())[0, 1]
-    above = np.flatnonzero(r >= REPEAT_R)
-    if not len(above):
+    above = runs(r >= REPEAT_R)
+    if not above:
         return []
-    first = above[: np.argmax(np.diff(np.append(above, above[-1] + 2)) > 1) + 1]  # the first run of lags above
-    period = int(first[np.argmax(r[first])])
+    start, stop = above[0]  # the shortest lags that repeat: one period (the others are its multiples)
+    period = start + int(np.argmax(r[start:stop]))
     return [Finding(name="looped_picture", severity="warning", value=period / fps,
                     evidence=f"the mouth moves the same way again every {period / fps:.2f} s (r {r[period]:.3f}): a loop, on which the sync reading can lock a syllable or more off; check the offset by eye")]
 
