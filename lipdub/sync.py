@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 from lipdub import av_model
 from lipdub import face_geometry as fg
@@ -36,10 +37,17 @@ RATE_REFINE_SPAN = 6  # frames either side of the rate's best lag where the midd
 MIN_RATE_GAIN = 0.02  # a drift must predict the lips this much better than none
 MIN_WINDOW_SPEECH = 0.3  # a window that is mostly silence has no offset to read
 # held-out score at the reading below which it stands but is flagged: flag-woman's readings
-# score 0.15-0.24 and miss some shifts by 3 frames; the other real clips 0.34-0.86, looped
-# or stretched too (benchmarks/sync_doctor.py). Not the confidence (peak minus the curve's
-# median): a drift smears the no-drift curve and a loop lifts its median, both lowering it.
+# scored 0.15-0.24 and missed some shifts by 3 frames while her slow mouth motion was fitted
+# too; since, no shift of a real clip is flagged (benchmarks/sync_doctor.py). Not the
+# confidence (peak minus the curve's median): a drift smears the no-drift curve and a loop
+# lifts its median, both lowering it.
 WEAK_FIT = 0.25
+# mouth motion slower than this is not speech (a smile, a head turn the canonical map left
+# in, a slow drift of the landmarks): subtracted before fitting, or a lag that happens to
+# line it up with the sound's own slow swell wins. flag-woman's shifts then read within 0.8
+# frames of each other (+5..+9 were 2.6-3.0 late) and all six of her stretches read growing
+# with the right slope (two read no drift); 0.4-0.7 s read the same (benchmarks/sync_doctor.py)
+SLOW_MOTION_S = 0.5
 PADDING_LEVEL = 1e-4  # below -80 dBFS at the ends of a track: digital silence a shift or remux padded in
 
 
@@ -89,9 +97,18 @@ def mouth_features(lips: np.ndarray) -> np.ndarray:
     return np.stack([dist(13, 14), dist(0, 17), dist(61, 291), dist(78, 308), dist(82, 87), dist(312, 317)], axis=1)
 
 
-def _shape_targets(lips: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Main modes of mouth motion (unit variance) and their share of the motion (weights)."""
-    feats = mouth_features(lips)
+def without_slow_motion(feats: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
+    """feats (frames, d) less their moving average over `window` frames, taken over the valid
+    frames only (invalid frames come back unchanged)."""
+    kept = np.where(valid[:, None], feats, 0.0)
+    total = uniform_filter1d(kept, window, axis=0, mode="constant")
+    count = uniform_filter1d(valid.astype(float), window, mode="constant")
+    return np.where(valid[:, None], feats - total / np.maximum(count, 1e-9)[:, None], feats)
+
+
+def _shape_targets(lips: np.ndarray, valid: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Main modes of the mouth's speech motion (unit variance) and their share of the motion (weights)."""
+    feats = without_slow_motion(mouth_features(lips), valid, max(3, int(round(SLOW_MOTION_S * fps)) | 1))
     z = np.zeros_like(feats)
     z[valid] = (feats[valid] - feats[valid].mean(axis=0)) / (feats[valid].std(axis=0) + 1e-6)
     _, sv, vt = np.linalg.svd(z[valid], full_matrices=False)
@@ -259,7 +276,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     speech = speech_mask_frames(audio, sample_rate, frame_times_s)
     if len(audio) < sample_rate // 2 or speech.mean() < 0.1:
         return cannot("no speech")
-    y, weights = _shape_targets(lips, valid)
+    y, weights = _shape_targets(lips, valid, fps)
     mel = LogMel(audio, sample_rate)
     lags = np.arange(-max_lag, max_lag + LAG_STEP_FRAMES / 2, LAG_STEP_FRAMES)
     block = max(10, int(round(fps)))

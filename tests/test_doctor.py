@@ -481,9 +481,9 @@ def test_a_looped_picture_is_named_with_its_period(in_sync_signals):
 
 
 def test_a_clear_drift_is_not_called_weak_evidence(tmp_path):
-    """2 % over 24 s smears the no-drift curve (its confidence falls to about 0.19), but the
-    drift fitted on the whole clip predicts the lips well: no weak-evidence note."""
+    """2 % over 24 s: the drift fitted on the whole clip predicts the lips well, so no
+    weak-evidence note, whatever the no-drift curve's confidence."""
     video = samples.make_talking_face(tmp_path / "drift.mp4", duration_s=24.0, seed=9, audio_stretch=1.02).video_path
     sync = _doctor(video, tmp_path / "w").records["sync_analysis"].sync
-    assert sync.sync_class == "growing_drift" and sync.confidence < 0.25
+    assert sync.sync_class == "growing_drift"
     assert sync.reason == ""
