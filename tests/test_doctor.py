@@ -487,3 +487,22 @@ def test_a_clear_drift_is_not_called_weak_evidence(tmp_path):
     sync = _doctor(video, tmp_path / "w").records["sync_analysis"].sync
     assert sync.sync_class == "growing_drift"
     assert sync.reason == ""
+
+
+def test_slow_mouth_motion_is_taken_out_before_the_fit():
+    """A mouth that widens slowly (a smile over 3 s) while it opens and shuts with the
+    syllables (4 a second): what the sync fit sees is the syllables alone. A frame without
+    landmarks (garbage where the face was lost) neither leaks into its neighbours nor is
+    changed."""
+    from lipdub.sync import without_slow_motion
+
+    t = np.arange(250) / 25.0
+    syllables, smile = np.sin(2 * np.pi * 4 * t), 3.0 * np.sin(2 * np.pi * t / 6)
+    valid = np.ones(250, bool)
+    valid[100] = False
+    feats = np.stack([syllables + smile, smile], axis=1)
+    feats[100] = 1e6
+    out = without_slow_motion(feats, valid, 13)
+    assert np.corrcoef(out[valid, 0], syllables[valid])[0, 1] > 0.97
+    assert np.sqrt(np.mean(out[valid, 1] ** 2)) < 0.05 * np.sqrt(np.mean(smile**2))  # the ends keep a little of it
+    assert np.abs(out[valid]).max() < 2.0 and np.array_equal(out[100], feats[100])
