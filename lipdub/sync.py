@@ -21,7 +21,7 @@ from lipdub import face_geometry as fg
 from lipdub.audio_features import LogMel, speech_mask_frames
 from lipdub.infra.config import DriftConfig
 
-N_COMPONENTS = 3
+N_COMPONENTS = 3  # modes of each view of the mouth's motion
 # Audio context either side of a frame: too wide and the regression absorbs a lag (a
 # flat-topped score curve), too narrow and it misses how the mouth anticipates sound.
 # Two frames read the real clips best (benchmarks/sync_doctor.py).
@@ -42,11 +42,12 @@ MIN_WINDOW_SPEECH = 0.3  # a window that is mostly silence has no offset to read
 # confidence (peak minus the curve's median): a drift smears the no-drift curve and a loop
 # lifts its median, both lowering it.
 WEAK_FIT = 0.25
-# mouth motion slower than this is not speech (a smile, a head turn the canonical map left
-# in, a slow drift of the landmarks): subtracted before fitting, or a lag that happens to
-# line it up with the sound's own slow swell wins. flag-woman's shifts then read within 0.8
-# frames of each other (+5..+9 were 2.6-3.0 late) and all six of her stretches read growing
-# with the right slope (two read no drift); 0.4-0.7 s read the same (benchmarks/sync_doctor.py)
+# the sound is fitted to two views of the mouth's motion, half the weight each: as it is, and
+# with its motion slower than this taken out (a smile, a head turn the canonical map left
+# in, a slow drift of the landmarks). On flag-woman the slow motion lines up with the
+# sound's swell at a wrong lag (as it is, her shifts of +5..+9 frames read 2.6-3.0 late);
+# in a dub it is sync, since the mouths follow the dub's loudness phrase by phrase (the
+# second view alone read five of 30 dubs 1.1-2.6 frames off). See benchmarks/HISTORY.md.
 SLOW_MOTION_S = 0.5
 PADDING_LEVEL = 1e-4  # below -80 dBFS at the ends of a track: digital silence a shift or remux padded in
 
@@ -107,8 +108,15 @@ def without_slow_motion(feats: np.ndarray, valid: np.ndarray, window: int) -> np
 
 
 def _shape_targets(lips: np.ndarray, valid: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Main modes of the mouth's speech motion (unit variance) and their share of the motion (weights)."""
-    feats = without_slow_motion(mouth_features(lips), valid, max(3, int(round(SLOW_MOTION_S * fps)) | 1))
+    """The main modes of the mouth's motion, as it is and without its slow part (unit
+    variance each), and their weights: each view's share of its motion, halved."""
+    feats = mouth_features(lips)
+    views = (_modes(feats, valid), _modes(without_slow_motion(feats, valid, max(3, int(round(SLOW_MOTION_S * fps)) | 1)), valid))
+    return np.concatenate([y for y, _ in views], axis=1), np.concatenate([w / 2 for _, w in views])
+
+
+def _modes(feats: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Main modes of the motion of feats (unit variance) and their share of the motion."""
     z = np.zeros_like(feats)
     z[valid] = (feats[valid] - feats[valid].mean(axis=0)) / (feats[valid].std(axis=0) + 1e-6)
     _, sv, vt = np.linalg.svd(z[valid], full_matrices=False)
@@ -300,10 +308,10 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
         return av_model.cross_predict(x, y, counts, alpha=30.0, block=block)
 
     def mode_r(p: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return np.array([av_model.correlation(p[idx, c], y[idx, c]) for c in range(N_COMPONENTS)])
+        return np.array([av_model.correlation(p[idx, c], y[idx, c]) for c in range(y.shape[1])])
 
     # one lag's audio features at a time: all 61 at once held 16 MB per lag and minute of clip
-    preds, counted = np.zeros((len(lags), len(y), N_COMPONENTS)), np.zeros((len(lags), len(y)), bool)
+    preds, counted = np.zeros((len(lags), *y.shape)), np.zeros((len(lags), len(y)), bool)
     for i, lag in enumerate(lags):
         x, counted[i] = features(lag)
         preds[i] = predict(x, counted[i])
@@ -311,7 +319,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     # a mode counts by its share of the motion times how well sound predicts it at its best
     # lag: a large mode the audio cannot explain (head nods the canonical map missed) is noise
     weights = weights * np.clip(per_mode.max(axis=0), 0, None) ** 2
-    weights = weights / weights.sum() if weights.sum() > 0 else np.full(N_COMPONENTS, 1 / N_COMPONENTS)
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1 / len(weights))
 
     def score(idx: np.ndarray) -> np.ndarray:
         """The weighted held-out correlation of every lag's predictions over frames idx."""

@@ -37,13 +37,13 @@ STAGE_VERSIONS: dict[str, int] = {
     "audio_clean": 1,
     "face_detect": 2,
     "stabilize": 4,
-    "generate": 26,
+    "generate": 27,
     "enhance": 5,
     "blend": 3,
     "remux": 2,
-    "drift": 18,
-    "sync_analysis": 17,
-    "repair": 20,
+    "drift": 19,
+    "sync_analysis": 18,
+    "repair": 21,
 }
 
 
