@@ -237,24 +237,41 @@ def _climb(scores: np.ndarray, i: int) -> int:
         i = max(up, key=lambda j: scores[j])
 
 
-def _rate_search(score_at, frame_times_s: np.ndarray, fps: float, max_lag: int) -> tuple[float, float, float]:
+def mode_weights(shares: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """How much each mode of the mouth's motion counts in a score: its share of the motion
+    times how well sound predicts it where it is best predicted (rows: its held-out r at each
+    lag, or lag and rate, tried). A large mode the audio cannot explain (head nods the
+    canonical map missed) is noise."""
+    w = shares * np.clip(rows.max(axis=0), 0, None) ** 2
+    return w / w.sum() if w.sum() > 0 else np.full(len(w), 1 / len(w))
+
+
+def _rate_search(modes_at, weigh, frame_times_s: np.ndarray, fps: float, max_lag: int) -> tuple[float, float, float, np.ndarray]:
     """The audio clock's rate error that best explains the whole clip, the lag at the first
-    frame that goes with it, and the score of the pair.
+    frame that goes with it, the score of the pair, and the mode weights it was scored with.
 
     A constant rate mismatch (44.1 vs 48 kHz, 29.97 vs 30 fps, a stretched dub) is one
     number for the whole clip, so it is fitted on the whole clip, lag and rate together,
     not read off a line through noisy per-window offsets. Every rate is tried with its
     mid-clip lag anywhere in the searched range (every RATE_COARSE_LAG frames, then the
     best few to the frame): drift smears the no-drift score curve, whose top can lie far
-    from the drifting clip's real mid-clip lag (map-man stretched by -0.5 %: 8 frames)."""
+    from the drifting clip's real mid-clip lag (map-man stretched by -0.5 %: 8 frames).
+
+    modes_at(lag, rate): each mode's held-out r. weigh(rows): the modes' weights from the
+    rows of that first pass. A drift smears a fast mode's curve and hardly a slow one's, so
+    weights read off the no-drift curve alone hand a drifting clip to its slow modes
+    (map-man looped and stretched by 1 % read 0.65 %, 7 frames off, on his slow second mode)."""
     mid_s = (frame_times_s[-1] - frame_times_s[0]) / 2
     rates = [r for r in np.arange(-MAX_RATE, MAX_RATE + RATE_STEP / 2, RATE_STEP) if abs(r) >= RATE_STEP / 2]
-    coarse = sorted(
-        ((score_at(float(mid - rate * mid_s * fps), float(rate)), float(rate), float(mid - rate * mid_s * fps))
-         for rate in rates for mid in np.arange(-max_lag, max_lag + 0.5, RATE_COARSE_LAG)),
-        reverse=True,
-    )
-    top, best_rate, start_lag = coarse[0]
+    cells = [(float(rate), float(mid - rate * mid_s * fps)) for rate in rates for mid in np.arange(-max_lag, max_lag + 0.5, RATE_COARSE_LAG)]
+    rows = np.array([modes_at(lag, rate) for rate, lag in cells])
+    weights = weigh(rows)
+
+    def score_at(lag: float, rate: float) -> float:
+        return float(np.asarray(modes_at(lag, rate)) @ weights)
+
+    coarse = sorted(zip(rows @ weights, *zip(*cells)), reverse=True)
+    top, best_rate, start_lag = (float(v) for v in coarse[0])
     for _, rate, lag in coarse[:RATE_REFINE_CELLS]:
         for near in np.arange(lag - RATE_COARSE_LAG + 1, lag + RATE_COARSE_LAG - 0.5, 1.0):
             if near != lag and (value := score_at(float(near), rate)) > top:
@@ -268,7 +285,7 @@ def _rate_search(score_at, frame_times_s: np.ndarray, fps: float, max_lag: int) 
             for lag in (centre - 1.0, float(centre), centre + 1.0):
                 if (value := score_at(lag, float(rate))) > top:
                     top, best_rate, start_lag = value, float(rate), lag
-    return best_rate, start_lag, top
+    return best_rate, start_lag, top, weights
 
 
 def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_rate: int, frame_times_s: np.ndarray, fps: float, cfg: DriftConfig = DriftConfig(), find_drift: bool = True) -> SyncResult:
@@ -284,7 +301,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     speech = speech_mask_frames(audio, sample_rate, frame_times_s)
     if len(audio) < sample_rate // 2 or speech.mean() < 0.1:
         return cannot("no speech")
-    y, weights = _shape_targets(lips, valid, fps)
+    y, shares = _shape_targets(lips, valid, fps)
     mel = LogMel(audio, sample_rate)
     lags = np.arange(-max_lag, max_lag + LAG_STEP_FRAMES / 2, LAG_STEP_FRAMES)
     block = max(10, int(round(fps)))
@@ -316,10 +333,7 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
         x, counted[i] = features(lag)
         preds[i] = predict(x, counted[i])
     per_mode = np.array([mode_r(p, np.flatnonzero(c)) for p, c in zip(preds, counted)])
-    # a mode counts by its share of the motion times how well sound predicts it at its best
-    # lag: a large mode the audio cannot explain (head nods the canonical map missed) is noise
-    weights = weights * np.clip(per_mode.max(axis=0), 0, None) ** 2
-    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1 / len(weights))
+    weights = mode_weights(shares, per_mode)
 
     def score(idx: np.ndarray) -> np.ndarray:
         """The weighted held-out correlation of every lag's predictions over frames idx."""
@@ -353,21 +367,21 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     span_s = frame_times_s[-1] - frame_times_s[0]
     drift, at_zero = float("nan"), float("nan")
     if find_drift and span_s >= MIN_DRIFT_SPAN_S:  # shorter clips drift too little to tell from noise
-        def rate_score(lag: float, rate: float) -> float:
+        def rate_modes(lag: float, rate: float) -> np.ndarray:
             x, counts = features(lag, rate)
-            return float(mode_r(predict(x, counts), np.flatnonzero(counts)) @ weights)
+            return mode_r(predict(x, counts), np.flatnonzero(counts))
 
         # before any verdict on the no-drift curve: a drift smears it, even to no peak at all
-        rate, start_lag, top = _rate_search(rate_score, frame_times_s, fps, max_lag)
-        drift = rate * fps * 60.0 if top - scores.max() >= MIN_RATE_GAIN else 0.0
+        rate, start_lag, top, rate_weights = _rate_search(rate_modes, lambda rows: mode_weights(shares, np.vstack([per_mode, rows])), frame_times_s, fps, max_lag)
+        drift = rate * fps * 60.0 if top - (per_mode @ rate_weights).max() >= MIN_RATE_GAIN else 0.0
         if abs(drift) * span_s / 60.0 > 1.5:
             # the lag that goes with the rate, read as the offset is: the middle of its peak, not its top
             around = np.arange(start_lag - RATE_REFINE_SPAN, start_lag + RATE_REFINE_SPAN + LAG_STEP_FRAMES / 2, LAG_STEP_FRAMES)
-            start_lag = _peak(np.array([rate_score(float(lag), rate) for lag in around]), around)
+            start_lag = _peak(np.array([float(rate_modes(float(lag), rate) @ rate_weights) for lag in around]), around)
             at_zero = start_lag - rate * t0 * fps - calibration_frames
             if best is None or confidence < 0.05:  # no reading without drift: the offset mid-clip
                 offset = start_lag + rate * span_s / 2 * fps - calibration_frames
-                confidence = float(top - np.median(scores))
+                confidence = float(top - np.median(per_mode @ rate_weights))
             worst = worst_on_drift_line(at_zero, drift, float(frame_times_s[0]), float(frame_times_s[-1]))
             windows = windows_around(lambda t_s: drift_line(at_zero, drift, t_s))
             return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), weak_reason(top), windows, at_zero)

@@ -12,7 +12,7 @@ from lipdub.doctor.repair import RepairPlan, plan_audio
 from lipdub.infra.clip_run import ClipRun
 from lipdub.infra.config import load_config
 from lipdub.infra.layout import DOCTOR_STAGES
-from lipdub.sync import SyncResult, _peak, _peak_on_shared_frames, _rate_search, _window_peak
+from lipdub.sync import SyncResult, _peak, _peak_on_shared_frames, _rate_search, _window_peak, mode_weights
 from lipdub.tasks import run_stages
 from lipdub.tasks.stabilize import lips_for_sync
 
@@ -384,15 +384,41 @@ def test_the_rate_search_finds_a_drift_wherever_its_mid_clip_lag_lies():
     hinge on where the no-drift curve peaks (a stretched map-man's peaked 8 frames away)."""
     times = np.arange(1000) / 25.0
 
-    def score_at(lag: float, rate: float) -> float:
+    def score_at(lag: float, rate: float) -> np.ndarray:
         true = 0.35 * np.exp(-(((lag - 1.0) / 2.0) ** 2) - ((rate + 0.005) / 0.001) ** 2)
         decoy = 0.30 * np.exp(-(((lag + 9.0 + rate * 500) / 2.0) ** 2))  # a no-drift bump far away
-        return float(max(true, decoy))
+        return np.array([max(true, decoy)])
 
-    rate, start_lag, top = _rate_search(score_at, times, 25.0, 15)
+    rate, start_lag, top, _ = _rate_search(score_at, lambda rows: np.ones(1), times, 25.0, 15)
     assert rate == pytest.approx(-0.005, abs=2.5e-4)
     assert start_lag == pytest.approx(1.0, abs=0.5)  # to the frame; the caller reads the peak's middle
     assert top > 0.3
+
+
+def test_a_drift_is_not_handed_to_the_slow_mode_its_smearing_spares():
+    """Two modes of the mouth's motion, half the motion each. The fast one follows the sound
+    only at the true rate (0.5 % fast) and lag, so on the no-drift curve it is smeared to
+    nothing; the slow one follows it broadly 8 frames early at any rate (map-man looped and
+    stretched by 1 % has such a mode). Weighted by the no-drift curve alone, the slow mode
+    takes all the weight and the search reads its decoy; weighted by how well each mode is
+    predicted anywhere the search looked, it reads the true rate and lag."""
+    times = np.arange(1000) / 25.0
+    lags = np.arange(-15, 15.25, 0.5)
+    shares = np.array([0.5, 0.5])
+
+    def modes_at(lag: float, rate: float) -> np.ndarray:
+        mid = lag + rate * 500
+        true = np.exp(-(((lag - 1.0) / 2.0) ** 2) - ((rate + 0.005) / 0.001) ** 2)
+        decoy = np.exp(-(((mid + 8.0) / 4.0) ** 2))
+        return np.array([0.45 * true - 0.2 * decoy, 0.3 * true + 0.5 * decoy])
+
+    no_drift = np.array([modes_at(lag, 0.0) for lag in lags])
+    rate, start_lag, _, weights = _rate_search(modes_at, lambda rows: mode_weights(shares, np.vstack([no_drift, rows])), times, 25.0, 15)
+    assert rate == pytest.approx(-0.005, abs=2.5e-4)
+    assert start_lag == pytest.approx(1.0, abs=0.5)
+    assert weights[0] > 0.3
+    misled, _, _, _ = _rate_search(modes_at, lambda rows: mode_weights(shares, no_drift), times, 25.0, 15)
+    assert abs(misled + 0.005) > 5e-4
 
 
 def test_lags_around_the_peak_are_compared_on_the_same_frames():
@@ -443,11 +469,11 @@ def test_the_rate_is_found_between_grid_steps_on_a_long_clip():
     times = np.arange(15000) / 25.0
     span_frames = 15000
 
-    def score_at(lag: float, rate: float) -> float:
+    def score_at(lag: float, rate: float) -> np.ndarray:
         mid_lag = lag + rate * 300.0 * 25.0
-        return float(0.3 * np.exp(-(((mid_lag - 2.0) / 2.0) ** 2) - ((rate - 0.00237) * span_frames) ** 2))
+        return np.array([0.3 * np.exp(-(((mid_lag - 2.0) / 2.0) ** 2) - ((rate - 0.00237) * span_frames) ** 2)])
 
-    rate, start_lag, _ = _rate_search(score_at, times, 25.0, 15)
+    rate, start_lag, _, _ = _rate_search(score_at, lambda rows: np.ones(1), times, 25.0, 15)
     assert abs(rate - 0.00237) * span_frames <= 1.0
     assert start_lag + rate * 300.0 * 25.0 == pytest.approx(2.0, abs=1.0)
 

@@ -41,9 +41,9 @@ STAGE_VERSIONS: dict[str, int] = {
     "enhance": 5,
     "blend": 3,
     "remux": 2,
-    "drift": 19,
-    "sync_analysis": 18,
-    "repair": 21,
+    "drift": 20,
+    "sync_analysis": 19,
+    "repair": 22,
 }
 
 
