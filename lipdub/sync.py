@@ -268,7 +268,7 @@ def _rate_search(modes_at, weigh, frame_times_s: np.ndarray, fps: float, max_lag
     weights = weigh(rows)
 
     def score_at(lag: float, rate: float) -> float:
-        return float(np.asarray(modes_at(lag, rate)) @ weights)
+        return float(modes_at(lag, rate) @ weights)
 
     coarse = sorted(zip(rows @ weights, *zip(*cells)), reverse=True)
     top, best_rate, start_lag = (float(v) for v in coarse[0])
@@ -373,15 +373,16 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
 
         # before any verdict on the no-drift curve: a drift smears it, even to no peak at all
         rate, start_lag, top, rate_weights = _rate_search(rate_modes, lambda rows: mode_weights(shares, np.vstack([per_mode, rows])), frame_times_s, fps, max_lag)
-        drift = rate * fps * 60.0 if top - (per_mode @ rate_weights).max() >= MIN_RATE_GAIN else 0.0
+        no_drift = per_mode @ rate_weights  # the no-drift curve, weighed as the rates were
+        drift = rate * fps * 60.0 if top - no_drift.max() >= MIN_RATE_GAIN else 0.0
         if abs(drift) * span_s / 60.0 > 1.5:
             # the lag that goes with the rate, read as the offset is: the middle of its peak, not its top
             around = np.arange(start_lag - RATE_REFINE_SPAN, start_lag + RATE_REFINE_SPAN + LAG_STEP_FRAMES / 2, LAG_STEP_FRAMES)
-            start_lag = _peak(np.array([float(rate_modes(float(lag), rate) @ rate_weights) for lag in around]), around)
+            start_lag = _peak(np.array([rate_modes(float(lag), rate) @ rate_weights for lag in around]), around)
             at_zero = start_lag - rate * t0 * fps - calibration_frames
             if best is None or confidence < 0.05:  # no reading without drift: the offset mid-clip
                 offset = start_lag + rate * span_s / 2 * fps - calibration_frames
-                confidence = float(top - np.median(per_mode @ rate_weights))
+                confidence = float(top - np.median(no_drift))
             worst = worst_on_drift_line(at_zero, drift, float(frame_times_s[0]), float(frame_times_s[-1]))
             windows = windows_around(lambda t_s: drift_line(at_zero, drift, t_s))
             return SyncResult(offset, confidence, drift, "growing_drift", verdict_for(worst, cfg.fine_frames, cfg.noticeable_frames), weak_reason(top), windows, at_zero)

@@ -98,12 +98,9 @@ def repeat_findings(lips: np.ndarray, valid: np.ndarray, fps: float) -> list[Fin
     """A picture that loops: the whole mouth motion again after one period.
 
     A loop repeats the same second of lips and sound over and over, which no real
-    footage does, so a lag or rate that fits one repeat fits them all: before the drift
-    search weighed the mouth's modes as it does now, glasses-woman looped to 44 s with
-    her sound stretched by 0.5 % read 15 frames early, and the repair made on that
-    reading re-read as in sync (benchmarks/sync_doctor.py). The looped files of that
-    benchmark now repair to within 1.9 frames of their true sound; the warning stays, as
-    the doctor has seen loops fool it. lips: (frames, points, 2) canonical."""
+    footage does, so a lag or rate that fits one repeat fits them all; sync readings of
+    loops have locked a syllable or more off before (benchmarks/HISTORY.md), so the
+    doctor asks for a check by eye. lips: (frames, points, 2) canonical."""
     feats = mouth_features(lips)
     if valid.sum() < 2 or (spread := feats[valid].std(axis=0)).min() < 1e-3:
         return []  # a mouth that never moves (a still picture, canonical pixels) repeats trivially
