@@ -51,7 +51,7 @@ from lipdub.audio_features import log_mel_frames, speech_mask_frames  # noqa: E4
 from lipdub.infra.clip_run import ClipRun  # noqa: E402
 from lipdub.infra.config import Config, load_config  # noqa: E402
 from lipdub.models.base import GenerateRequest  # noqa: E402
-from lipdub.models import registry  # noqa: E402
+from lipdub.models import registry, retrieval  # noqa: E402
 from lipdub.sync import CONTEXT_FRAMES  # noqa: E402
 from lipdub.infra.layout import STAGES  # noqa: E402
 from lipdub.tasks import generate, run_stages  # noqa: E402
@@ -169,6 +169,11 @@ def lip_distance(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
     return np.linalg.norm(a - b, axis=2).mean(axis=1) / (fg.EYE_SPAN * size)
 
 
+def moved_lips(moves: np.ndarray, lips: np.ndarray) -> np.ndarray:
+    """Each frame's lips (n, 40, 2) taken by its 2x3 canonical move."""
+    return np.einsum("nij,nkj->nki", moves[:, :, :2], lips) + moves[:, None, :, 2]
+
+
 def reconstruction_request(src: Source, clip: ClipRun) -> tuple[GenerateRequest, np.ndarray, float]:
     """The request lipdub.tasks.generate would build, restricted to a first-half library.
 
@@ -190,6 +195,7 @@ def reconstruction_request(src: Source, clip: ClipRun) -> tuple[GenerateRequest,
         library=library, lips=src.lm["lips"], yaw_deg=src.lm["yaw"], usable=src.lm["usable"],
         source_audio=sound.mel, source_speech=sound.speech & first,
         dub_audio=dub_audio[target], dub_speech=dub_speech[target], target=target, library_frames=first, dub_closures=closures,
+        pose_points=fg.canonical_points(src.lm["landmarks"], src.lm["to_canonical"], fg.POSE_POINTS),
     )
     return request, first, sound.offset_frames
 
@@ -205,16 +211,20 @@ def reconstruction(video: Path, cfg: Config, rng: np.random.Generator) -> tuple[
     ok = result.chosen >= 0
     truth, chosen = request.target[ok], result.chosen[ok]
     lips, size = src.lm["lips"], src.size
-    lmd = float(lip_distance(lips[chosen], lips[truth], size).mean())
+    shown = lips[chosen] if result.moves is None else moved_lips(result.moves[ok], lips[chosen])  # as moved to the target's pose
+    lmd = float(lip_distance(shown, lips[truth], size).mean())
     opening = src.lm["opening"]
-    r = av_model.correlation(opening[chosen], opening[truth])
+    r = av_model.correlation(mouth_opening(shown), opening[truth])
     pool = np.flatnonzero(src.lm["usable"] & first)
     # the best any picker could do with this library: how much room the selection leaves
     best_lmd = float(np.mean([lip_distance(lips[pool], lips[[k]], size).min() for k in truth]))
     # a picker told each true frame's opening and nothing else: the most any mapping from
     # sound to opening alone can reach, since the rest of the lip shape is left to chance
+    # (each moved to the true frame's pose, as the generator moves its mouths)
     by_opening = pool[np.abs(opening[pool][None, :] - opening[truth][:, None]).argmin(axis=1)]
-    opening_oracle_lmd = float(lip_distance(lips[by_opening], lips[truth], size).mean())
+    pose = retrieval.lip_pose(lips, request.pose_points, pool)
+    oracle_moves = retrieval.pose_moves(lips, by_opening, pose[truth] - pose[by_opening])
+    opening_oracle_lmd = float(lip_distance(moved_lips(oracle_moves, lips[by_opening]), lips[truth], size).mean())
     rand_lmd, rand_r = [], []
     for _ in range(RANDOM_DRAWS):
         pick = rng.choice(pool, size=len(truth))

@@ -21,6 +21,12 @@ EYE_OUTER_L, EYE_OUTER_R = 33, 263
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
 MOUTH_LEFT, MOUTH_RIGHT = 61, 291
 NOSE_TIP, CHEEK_L, CHEEK_R = 1, 234, 454
+# Cheekbones and the face's sides: after the alignment on STABLE, where they sit says how
+# the head is pitched and turned. Not the nose: its base moves with the upper lip, and even
+# its ridge follows the mouth in the face mesh; mouths moved by the nose base sat higher
+# or lower with the words the source was filmed saying (their height against the source's
+# own opening |r| 0.29 over 30 dubs; by these points 0.12, where unmoved mouths read 0.10)
+POSE_POINTS = [116, 345, 123, 352, 234, 454]
 
 EYE_Y, EYE_SPAN = 0.36, 0.40  # canonical eye line height and outer-corner distance, as fractions of S
 
@@ -50,6 +56,12 @@ def to_canonical(stable: np.ndarray, template: np.ndarray) -> np.ndarray:
 
 def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def canonical_points(landmarks: np.ndarray, to_canonical: np.ndarray, index: list[int]) -> np.ndarray:
+    """(n, len(index), 2) the chosen landmarks of every frame in its canonical face (NaN where none)."""
+    pts = landmarks[:, index, :2]
+    return np.einsum("nij,nkj->nki", to_canonical[:, :, :2], pts) + to_canonical[:, None, :, 2]
 
 
 def invert(matrix: np.ndarray) -> np.ndarray:

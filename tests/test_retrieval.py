@@ -75,5 +75,52 @@ def test_a_mouth_that_keeps_moving_a_little_is_not_shown_frozen(seed):
     library = rng.uniform(-1, 1, (n_lib, 2))  # shape coefficients; neighbouring source frames unrelated
     asked = np.c_[0.15 * np.sin(np.arange(n_out) / 4), 0.15 * np.cos(np.arange(n_out) / 5)]
     req = SimpleNamespace(yaw_deg=np.zeros(n_lib), target=np.zeros(n_out, int))
-    chosen = RetrievalGenerator()._select(asked, library, req, np.arange(n_lib), np.zeros(n_out, bool), np.ones(n_lib, bool), np.zeros(n_lib), np.zeros(n_out))
+    chosen = RetrievalGenerator()._select(asked, library, library, req, np.arange(n_lib), np.zeros(n_out, bool), np.ones(n_lib, bool), np.zeros(n_lib), np.zeros(n_out))
     assert _longest_hold(chosen, np.ones(n_out, bool)) <= 6
+
+
+def _nodding_source(seed: int, n: int = 150, size: int = 256):
+    """A speaker who nods while talking: the head's pose (where the cheekbones sit in the
+    canonical face) moves the lips up and down by 8 px, as much as speech opens them. Each
+    library patch carries a dark bar on its lips' row, so a moved mouth shows where it went."""
+    rng = np.random.default_rng(seed)
+    nod = 8 * np.sin(np.arange(n) / 9 + rng.uniform(0, 6))
+    gaps = np.clip(np.convolve(rng.normal(size=n + 4), np.ones(5) / 5, "valid") * 12 + 6, 0, 14)
+    lips = np.stack([_lips(g, 1.0) + [0, 0.8 * p] for g, p in zip(gaps, nod)]).astype(np.float32)
+    cheeks = np.stack([np.tile([128.0, 110.0 + 0.5 * p], (len(fg.POSE_POINTS), 1)) for p in nod]).astype(np.float32)
+    x0, y0, x1, y1 = fg.mouth_box(size)
+    library = np.full((n, y1 - y0, x1 - x0, 3), 200, np.uint8)
+    for i, c in enumerate(lips.mean(axis=1)):
+        row = int(round(c[1])) - y0
+        library[i, row - 1 : row + 2] = 20
+    return lips, cheeks, library, nod
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_each_mouth_is_chosen_by_the_dub_and_moved_to_the_target_frames_pose(seed):
+    """A nod moves the lips in the canonical face as much as speech opens them. The pose's
+    share of each lip shape is set aside for choosing, so the openings follow the dub, and
+    put back by moving each chosen mouth, landmarks and pixels, to where the target
+    frame's pose holds its lips."""
+    n = 150
+    lips, cheeks, library, nod = _nodding_source(seed, n)
+    rng = np.random.default_rng(seed + 10)
+    loudness = np.convolve(rng.normal(size=n + 4), np.ones(5) / 5, "valid")
+    target = rng.permutation(n)  # output frames land on source frames whose pose has nothing to do with the dub
+    req = GenerateRequest(
+        library=library, lips=lips, yaw_deg=np.zeros(n), usable=np.ones(n, bool),
+        source_audio=None, source_speech=None, dub_audio=np.repeat(loudness[:, None], 26, axis=1).astype(np.float32),
+        dub_speech=np.ones(n, bool), target=target, pose_points=cheeks,
+    )
+    result = RetrievalGenerator().generate(req)
+    opening = mouth_opening(lips)
+    assert av_model.correlation(opening[result.chosen], result.predicted_opening) >= 0.8
+
+    shown = np.stack([fg.apply(m, p) for m, p in zip(result.moves, lips[result.chosen])])
+    want_y = 150 + 0.8 * nod[target]  # where the target frame's pose holds the lips' centre
+    assert np.abs(shown.mean(axis=1)[:, 1] - want_y).mean() < 1.0
+    assert np.abs(lips[result.chosen].mean(axis=1)[:, 1] - want_y).mean() > 3.0  # not moved, they would sit elsewhere
+    y0 = fg.mouth_box(256)[1]
+    bar_rows = np.array([np.argmin(result.mouths[j][:, :, 0].mean(axis=1)) for j in range(n)]) + y0
+    assert np.abs(bar_rows - want_y).mean() < 1.5
+

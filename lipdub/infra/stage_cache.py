@@ -37,7 +37,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "audio_clean": 1,
     "face_detect": 2,
     "stabilize": 4,
-    "generate": 27,
+    "generate": 28,
     "enhance": 5,
     "blend": 3,
     "remux": 2,

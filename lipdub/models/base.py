@@ -52,6 +52,7 @@ class GenerateRequest:
     library_frames: np.ndarray | None = None  # (n_source,) bool: frames mouths may come from (default: all usable)
     dub_closures: np.ndarray | None = None  # (n_out,) bool: the dub's /p b m/, where the lips must close
     measured: np.ndarray | None = None  # (n_source,) bool: lips found on the frame itself, not interpolated (default: all)
+    pose_points: np.ndarray | None = None  # (n_source, k, 2) canonical face_geometry.POSE_POINTS: how the head is pitched and turned
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class GenerateResult:
     chosen: np.ndarray  # (n_out,) source frame each mouth came from, -1 where the target is passed through
     predicted_opening: np.ndarray  # (n_out,) canonical px
     mapping: str  # "speaker" (learned from the source's own soundtrack) or "generic"
+    moves: np.ndarray | None = None  # (n_out, 2, 3) canonical affine map each mouth was moved by (lips and jaw follow), None: not moved
 
 
 class Generator(Protocol):

@@ -146,6 +146,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable,
         source_audio=None if sound is None else sound.mel, source_speech=None if sound is None else sound.speech,
         dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index, dub_closures=closures, measured=lm["measured"],
+        pose_points=fg.canonical_points(lm["landmarks"], lm["to_canonical"], fg.POSE_POINTS),
     )
     generator = registry.generator(cfg)
     result = generator.generate(request)
@@ -154,7 +155,8 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         t, c = timeline.source_index[j], result.chosen[j]
         if c < 0:
             return np.zeros(result.mouths.shape[1:3], np.uint8)
-        jaw = fg.mask_jaw(lm["jaw"][t], lm["jaw"][c])
+        mouth_jaw = lm["jaw"][c] if result.moves is None else fg.apply(result.moves[j], lm["jaw"][c])  # where the mouth was moved to
+        jaw = fg.mask_jaw(lm["jaw"][t], mouth_jaw)
         return np.round(fg.lower_face_mask(jaw, lm["nose"][t], size, cfg.mask_feather_px) * 255).astype(np.uint8)
 
     write_frames(out_dir / "masks.npy", LazyFrames.made(timeline.n_frames, result.mouths.shape[1:3], mask))
@@ -162,6 +164,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     np.savez_compressed(
         out_dir / "selection.npz", target=timeline.source_index, chosen=result.chosen, predicted_opening=result.predicted_opening, dub_speech=dub_speech,
         dub_closures=np.zeros(timeline.n_frames, bool) if closures is None else closures, fps=timeline.fps, audio_duration_s=timeline.audio_duration_s,
+        moves=np.tile(np.eye(2, 3), (timeline.n_frames, 1, 1)) if result.moves is None else result.moves,
     )
     generated = result.chosen >= 0
     return GenerateRecord(
