@@ -23,17 +23,6 @@ MEET_FLAT = 0.75  # closed lips meet this far towards the corners' line from whe
 QUIETEST, WIDEST = 0.04, 0.20  # openings for the quietest and loudest speech, shares of the mouth's width
 
 
-def moved(patch: np.ndarray, move: np.ndarray) -> np.ndarray:
-    """A lower-face box `patch` moved by `move`, a 2x3 affine map of the canonical face
-    (the box sits at face_geometry.mouth_box there); untouched when that is the identity."""
-    if np.allclose(move, np.eye(2, 3), atol=1e-3):
-        return patch
-    origin = np.array(fg.mouth_box(2 * patch.shape[0])[:2], np.float64)
-    a, t = move[:, :2], move[:, 2]
-    in_patch = np.c_[a, a @ origin + t - origin].astype(np.float32)
-    return cv2.warpAffine(patch, in_patch, (patch.shape[1], patch.shape[0]), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-
-
 def mouth_width(lips: np.ndarray) -> float:
     return float(np.linalg.norm(lips[CORNERS[1]] - lips[CORNERS[0]]))
 

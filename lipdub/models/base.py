@@ -96,7 +96,7 @@ class GenerateResult:
     chosen: np.ndarray  # (n_out,) source frame each mouth came from, -1 where the target is passed through
     predicted_opening: np.ndarray  # (n_out,) canonical px
     mapping: str  # "speaker" (learned from the source's own soundtrack) or "generic"
-    moves: np.ndarray | None = None  # (n_out, 2, 3) canonical affine map each mouth was moved by (lips and jaw follow), None: not moved
+    moves: np.ndarray | None = None  # (n_out, 2, 3) canonical affine map to apply to each mouth as it is pasted (the target's pose), None: none
 
 
 class Generator(Protocol):

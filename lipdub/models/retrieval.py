@@ -77,13 +77,14 @@ class RetrievalGenerator:
         coefs = np.zeros((len(shapes), len(comps)))
         coefs[usable] = (shapes[usable] - mean) @ comps.T
         opening = mouth_opening(req.lips)
-        pose = lip_pose(req.lips, req.pose_points, usable)
+        # interpolated lips (stabilize.every_nth) are no evidence: of the pose, or of a mouth
+        # closed between two real frames that are not
+        measured = usable if req.measured is None or not req.measured[usable].any() else usable[req.measured[usable]]
+        pose = lip_pose(req.lips, req.pose_points, measured)
         as_filmed = coefs.copy()
         coefs -= pose.reshape(len(shapes), -1) @ comps.T  # what speech does to each mouth; the pose is put back when it is shown
 
         predicted, mapping = self._predict(req, coefs, opening, usable)
-        # interpolated lips (stabilize.every_nth) may read closed between two real frames that are not
-        measured = usable if req.measured is None or not req.measured[usable].any() else usable[req.measured[usable]]
         closed = measured[opening[measured] <= np.percentile(opening[measured], 5)]  # the speaker's most closed lips
         shut_enough = np.zeros(len(opening), bool)
         shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
@@ -97,7 +98,7 @@ class RetrievalGenerator:
         chosen = np.where(has_target, chosen, -1)
         shown = np.where(has_target, chosen, req.target)
         moves = pose_moves(req.lips, shown, pose[req.target] - pose[shown])
-        mouths = LazyFrames.made(len(shown), req.library.shape[1:], lambda j: mouth_warp.moved(np.asarray(req.library[shown[j]]), moves[j]))
+        mouths = LazyFrames.of_library(req.library, shown)
         return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping, moves=moves)
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:

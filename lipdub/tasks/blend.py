@@ -58,10 +58,18 @@ def pyramid_blend(base: np.ndarray, top: np.ndarray, mask: np.ndarray, levels: i
     return out
 
 
-def paste(frame: np.ndarray, mouth: np.ndarray, mask: np.ndarray, to_canonical: np.ndarray, size: int, levels: int) -> tuple[np.ndarray, int]:
-    """The frame with the mouth blended in, and how many pixels changed."""
+def paste(frame: np.ndarray, mouth: np.ndarray, mask: np.ndarray, to_canonical: np.ndarray, size: int, levels: int, move: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """The frame with the mouth blended in, and how many pixels changed.
+
+    `move` (2x3, canonical) takes the mouth to where the frame's head pose puts it
+    (generate's selection.npz); it is folded into the one warp back into the frame, so
+    the mouth is resampled once (moved in a warp of its own first, the fast preset's
+    224 px mouths lost a tenth of their sharpness)."""
     x0, y0, _, _ = fg.mouth_box(size)
-    patch_to_frame = fg.invert(to_canonical) @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float32)
+    canonical_to_frame = np.vstack([fg.invert(to_canonical), [0, 0, 1]])
+    from_patch = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+    patch_to_frame = (canonical_to_frame @ from_patch)[:2]  # where the mask lies: the target's own lower face
+    moved = canonical_to_frame @ (from_patch if move is None else np.vstack([move, [0, 0, 1]]) @ from_patch)
     h, w = mouth.shape[:2]
     corners = fg.apply(patch_to_frame, np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float32))
     pad = 2**levels
@@ -69,11 +77,12 @@ def paste(frame: np.ndarray, mouth: np.ndarray, mask: np.ndarray, to_canonical: 
     fx1, fy1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + pad, [frame.shape[1], frame.shape[0]])
     if fx1 - fx0 < 8 or fy1 - fy0 < 8:
         return frame, 0
-    m = patch_to_frame.copy()
+    m, m_mouth = patch_to_frame.copy(), moved[:2].copy()
     m[:, 2] -= [fx0, fy0]
+    m_mouth[:, 2] -= [fx0, fy0]
     roi_size = (int(fx1 - fx0), int(fy1 - fy0))
     roi = frame[fy0:fy1, fx0:fx1].astype(np.float32)
-    warped = cv2.warpAffine(mouth, m, roi_size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT).astype(np.float32)
+    warped = cv2.warpAffine(mouth, m_mouth, roi_size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     inside = cv2.warpAffine(np.ones((h, w), np.float32), m, roi_size, flags=cv2.INTER_NEAREST, borderValue=0) > 0
     alpha = cv2.warpAffine(mask.astype(np.float32) / 255, m, roi_size, flags=cv2.INTER_LINEAR, borderValue=0)
     warped = np.where(inside[..., None], warped, roi)
@@ -93,12 +102,13 @@ def blend_segment(video: Path, stream: media.VideoStreamInfo, landmarks_npz: Pat
     masks = np.load(masks_npy, mmap_mode="r")
     sel = np.load(selection_npz)
     target, chosen = sel["target"][start:stop], sel["chosen"][start:stop]
+    moves = sel["moves"][start:stop] if "moves" in sel else [None] * len(target)
     blended = changed = 0
     with media.SegmentWriter(segment, stream.width, stream.height, media.fps_fraction(float(sel["fps"])), cfg.crf, cfg.preset) as writer:
         for j, source in enumerate(media.read_frame_sequence(video, stream, target.tolist(), planes=True)):
             frame = source.rgb
             if chosen[j] >= 0:
-                frame, px = paste(frame, np.asarray(mouths[start + j]), np.asarray(masks[start + j]), to_canonical[target[j]], size, cfg.pyramid_levels)
+                frame, px = paste(frame, np.asarray(mouths[start + j]), np.asarray(masks[start + j]), to_canonical[target[j]], size, cfg.pyramid_levels, moves[j])
                 blended += px > 0
                 changed += px
             writer.write(frame, source)
