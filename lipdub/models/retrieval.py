@@ -2,7 +2,8 @@
 
 1. Lip shapes of the source are reduced to a few PCA coefficients.
 2. A ridge model learned on the source's own soundtrack maps audio (log-mel with
-   context, normalised per speaker) to those coefficients; with too little source
+   context, normalised per speaker) to those coefficients, taught the closed mouth
+   where the source is silent as the dub's silences will show it; with too little source
    speech, or when the source's sound does not predict its own lips on held-out
    frames, a generic loudness -> opening mapping stands in.
 3. Where the dub is silent, and on its /p b m/ (lipdub.phones), the target is the
@@ -12,7 +13,8 @@
    sit, is set aside, so mouths are chosen and predicted by what speech does to them,
    and each chosen mouth is then moved to where the target frame's pose puts it.
 5. Unit selection by dynamic programming over the nearest source frames: shape match
-   plus pose match, with a cost for leaving a run of consecutive source frames, so
+   plus pose match plus a cost for a mouth blurrier than its opening would have it (teeth
+   kept sharp), with a cost for leaving a run of consecutive source frames, so
    real mouth motion is reused whenever it fits, and a cost for showing one frame
    again that grows with each further frame, so no mouth freezes while the dub speaks.
 
@@ -22,6 +24,7 @@ choose from: the one mouth is opened by warping instead (lipdub.mouth_warp).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
@@ -52,6 +55,13 @@ GAP_WHEN_SHUT_WEIGHT = 5.0  # among those, per unit of lip gap (over the speaker
 # direction among five (dubs' predict r median 0.71 -> 0.74, 16 -> 20 of 30 pairs >= 0.7;
 # reconstruction opening r 0.44 -> 0.51; benchmarks/quality.py)
 OPENING_WEIGHT = 3.0
+# per unit of log Laplacian variance that a mouth is blurrier than the speaker's mouths as
+# open as it (`softness`): motion blur and focus, so the teeth stay sharp. anchor-man's dubs
+# read 0.85-1.02x the source's mouth sharpness without it, 0.91-1.04x with it; at 1.0,
+# 0.93-1.06x, but the dubs' mouths followed their sound less clearly (the sync measure's
+# margin between the right lag and the best lag 6 or more frames away, smallest of the
+# 30 dubs: 0.18 without, 0.16 at 0.5, 0.11 at 1.0)
+SOFTNESS_WEIGHT = 0.5
 
 
 class RetrievalGenerator:
@@ -84,15 +94,16 @@ class RetrievalGenerator:
         as_filmed = coefs.copy()
         coefs -= pose.reshape(len(shapes), -1) @ comps.T  # what speech does to each mouth; the pose is put back when it is shown
 
-        predicted, mapping = self._predict(req, coefs, opening, usable)
-        closed = measured[opening[measured] <= np.percentile(opening[measured], 5)]  # the speaker's most closed lips
+        predicted, mapping = self._predict(req, coefs, opening, measured)
+        closed = self._closed(opening, measured)
         shut_enough = np.zeros(len(opening), bool)
         shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
         shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
         predicted[shut] = coefs[closed].mean(axis=0)
         pred_open = mouth_opening((predicted @ comps + mean).reshape(len(predicted), -1, 2))
         p95 = max(float(np.percentile(opening[measured], 95)), 1e-6)
-        chosen = self._select(predicted, coefs, as_filmed, req, usable, shut, shut_enough, opening / p95, pred_open / p95)
+        soft = SOFTNESS_WEIGHT * softness(req.library, req.lips, usable, opening / p95)
+        chosen = self._select(predicted, coefs, as_filmed, req, usable, shut, shut_enough, opening / p95, pred_open / p95, soft)
 
         has_target = req.usable[req.target]
         chosen = np.where(has_target, chosen, -1)
@@ -133,11 +144,21 @@ class RetrievalGenerator:
         return GenerateResult(mouths=LazyFrames.made(len(req.target), photo.shape, mouth), chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
 
     def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
+        """Each output frame's pose-free lip shape from the dub's sound, learnt on `usable`
+        (measured) source frames: interpolated lips are a straight line between two real
+        ones, and a mapping fitted on them learns mouths that never were."""
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)
         if req.source_audio is not None and req.source_speech is not None and (req.source_speech[usable]).sum() >= MIN_SPEECH_FRAMES:
             src_x = av_model.with_context(av_model.normalise(req.source_audio, req.source_speech), self.context)
             if self._speaker_r(src_x, opening, usable) >= MIN_SPEAKER_R:
-                model = av_model.Ridge(self.alpha).fit(src_x[usable], coefs[usable])
+                # the mapping learns the mouth the dub will show: closed where the source is
+                # silent, as every dub's silences are. Learnt as filmed, a speaker who pauses
+                # with her lips apart got a mapping that opened the mouth as the dub's voice
+                # fell quiet, and the shut silences then broke the mouth's course through the
+                # sound (blue-woman's six dubs: predict r 0.49-0.72)
+                taught = coefs.copy()
+                taught[~req.source_speech] = coefs[self._closed(opening, usable)].mean(axis=0)
+                model = av_model.Ridge(self.alpha).fit(src_x[usable], taught[usable])
                 return model.predict(dub_x), "speaker"
         # generic: louder -> more open, mapped onto this speaker's own range of openings
         loud = req.dub_audio.mean(axis=1)
@@ -146,6 +167,11 @@ class RetrievalGenerator:
         slope = np.linalg.lstsq(np.c_[opening[usable], np.ones(len(usable))], coefs[usable], rcond=None)[0]
         return np.c_[target_open, np.ones(len(loud))] @ slope, "generic"
 
+    @staticmethod
+    def _closed(opening: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """The frames with the speaker's most closed lips (the closest 5 %)."""
+        return frames[opening[frames] <= np.percentile(opening[frames], 5)]
+
     def _speaker_r(self, src_x: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> float:
         """How well the source's own sound predicts its lips on frames the model did not see."""
         valid = np.zeros(len(opening), bool)
@@ -153,9 +179,10 @@ class RetrievalGenerator:
         pred = av_model.cross_predict(src_x, opening[:, None], valid, SPEAKER_R_ALPHA, block=25)
         return av_model.correlation(pred[usable, 0], opening[usable])
 
-    def _select(self, predicted: np.ndarray, coefs: np.ndarray, as_filmed: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, opened: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    def _select(self, predicted: np.ndarray, coefs: np.ndarray, as_filmed: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, opened: np.ndarray, wanted: np.ndarray, soft: np.ndarray | None = None) -> np.ndarray:
         """Viterbi over the k nearest usable source frames of every output frame (opened: each source
-        frame's opening, wanted: each output frame's predicted opening, both over the 95th percentile).
+        frame's opening, wanted: each output frame's predicted opening, both over the 95th percentile;
+        soft: what showing each source frame's mouth costs for its blur).
 
         Mouths are matched on `coefs`, their shapes with the pose set aside; a cut between
         two is charged on `as_filmed`, their shapes with it: moving a mouth puts its lips in
@@ -172,6 +199,8 @@ class RetrievalGenerator:
             dist = ((predicted[lo:hi, None, :] - coefs[usable][None, :, :]) ** 2).sum(axis=2) / scale
             dist += POSE_WEIGHT * np.abs(req.yaw_deg[usable][None, :] - np.nan_to_num(req.yaw_deg[req.target[lo:hi]])[:, None])
             dist += OPENING_WEIGHT * (wanted[lo:hi, None] - opened[usable][None, :]) ** 2
+            if soft is not None:
+                dist += soft[usable][None, :]
             # silence and /p b m/ take lips that really meet, whatever the run
             dist[shut[lo:hi]] += OPEN_WHEN_SHUT_COST * ~shut_enough[usable] + GAP_WHEN_SHUT_WEIGHT * gap[usable]
             pos = np.argpartition(dist, k - 1, axis=1)[:, :k]
@@ -198,6 +227,27 @@ class RetrievalGenerator:
         for j in range(n_out - 1, 0, -1):
             path[j - 1] = back[j, path[j]]
         return cands[np.arange(n_out), path]
+
+
+def softness(library: np.ndarray, lips: np.ndarray, usable: np.ndarray, opened: np.ndarray) -> np.ndarray:
+    """(n,) how much blurrier each usable source mouth is than the speaker's mouths as open
+    as it: the log Laplacian variance inside its lips' box, below a straight-line fit on
+    the opening (an open mouth shows teeth and reads sharper, so sharpness alone would
+    pick open mouths). 0 where a mouth is as sharp as its opening predicts or sharper."""
+    h, w = library.shape[1:3]
+    x0, y0, _, _ = fg.mouth_box(2 * h)  # the library is the lower half of the canonical square
+    sharp = np.full(len(lips), np.nan)
+    for i in usable:
+        (a, b), (c, d) = np.floor(lips[i].min(axis=0) - [x0, y0]).astype(int), np.ceil(lips[i].max(axis=0) - [x0, y0]).astype(int)
+        box = np.asarray(library[i])[max(b, 0) : min(d, h), max(a, 0) : min(c, w)]
+        if box.shape[0] > 2 and box.shape[1] > 2:
+            sharp[i] = np.log(cv2.Laplacian(cv2.cvtColor(box, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var() + 1e-3)
+    ok = np.isfinite(sharp) & np.isfinite(opened)
+    out = np.zeros(len(lips))
+    if ok.sum() >= MIN_LIBRARY_FRAMES:
+        line = np.polyfit(opened[ok], sharp[ok], 1)
+        out[ok] = np.clip(np.polyval(line, opened[ok]) - sharp[ok], 0, None)
+    return out
 
 
 def lip_pose(lips: np.ndarray, pose_points: np.ndarray | None, usable: np.ndarray) -> np.ndarray:
