@@ -298,7 +298,7 @@ def report(
     for r in sorted(rows, key=lambda r: r["started_at"]):
         when = "after" if r["sync_offset_frames_after"] is not None else "before"
         offset, reason = r[f"sync_offset_frames_{when}"], r[f"sync_reason_{when}"]
-        weak = offset is not None and bool(reason)  # a reading whose reason says it may be a few frames off
+        weak = offset is not None and bool(reason)  # a reading whose reason says it may be off
         weak_seen |= weak
         verdict = (r["sync_verdict_after"] or r["sync_verdict_before"] or "") + (" (weak)" if weak else "")
         cells = [f"{r['started_at']:%m-%d %H:%M}", r["job"], _clip_name(r), r["status"], "" if offset is None else f"{offset:+.1f}", verdict]
@@ -307,7 +307,7 @@ def report(
         out.print(table)
     out.print(f"{len(rows)} clip(s) out of tolerance or failed since {start:%Y-%m-%d %H:%M} UTC (frames: the sync offset, + = audio late)", highlight=False)
     if weak_seen:
-        out.print("(weak): the sound predicts the lips poorly at that reading, which may be a few frames off: check it by eye", highlight=False)
+        out.print("(weak): the sound fits that reading poorly, or fits another offset as well: check it by eye", highlight=False)
 
 
 def _clip_name(row: dict) -> str:

@@ -49,6 +49,14 @@ WEAK_FIT = 0.25
 # in a dub it is sync, since the mouths follow the dub's loudness phrase by phrase (the
 # second view alone read five of 30 dubs 1.1-2.6 frames off). See benchmarks/HISTORY.md.
 SLOW_MOTION_S = 0.5
+# a second peak of the curve, at least RIVAL_APART_FRAMES from the reading and apart from its
+# peak (the curve dips below half height between them), that scores within RIVAL_MARGIN
+# of it: the sound fits two offsets about as well, and which wins turns on
+# noise (a 5 s dub of glasses-woman's close-up read +1 or +11 frames as small changes to
+# the generator tipped two humps; none of the 30 dubs of benchmarks/quality.py nor the
+# five sources has such a rival)
+RIVAL_MARGIN = 0.05
+RIVAL_APART_FRAMES = 4.0
 PADDING_LEVEL = 1e-4  # below -80 dBFS at the ends of a track: digital silence a shift or remux padded in
 
 
@@ -146,6 +154,24 @@ def weak_reason(fit: float) -> str:
     if fit >= WEAK_FIT:
         return ""
     return f"weak evidence (the sound predicts the lips at {fit:.2f} < {WEAK_FIT}): the offset may be a few frames off, check it by eye"
+
+
+def rival_reason(scores: np.ndarray, lags: np.ndarray, best: int) -> str:
+    """Why a reading may be the wrong one of two (scores: the no-drift curve, best: the
+    index of its peak the reading sits on), or nothing if no other peak comes close."""
+    inner = np.flatnonzero((scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:])) + 1
+    level = (scores[best] + np.median(scores)) / 2  # where _peak reads a peak's flanks
+
+    def apart(i: int) -> bool:
+        """Another peak, not a second top of the same plateau: the curve dips below half height between them."""
+        lo, hi = sorted((i, best))
+        return abs(lags[i] - lags[best]) >= RIVAL_APART_FRAMES and scores[lo : hi + 1].min() < level
+
+    rivals = np.array([i for i in inner if scores[i] >= scores[best] - RIVAL_MARGIN and apart(i)], int)
+    if not len(rivals):
+        return ""
+    other = lags[rivals[scores[rivals].argmax()]]
+    return f"two offsets fit the sound about as well ({lags[best]:+.1f} and {other:+.1f} frames): check it by eye"
 
 
 def verdict_for(offset: float, fine: int, noticeable: int) -> str:
@@ -393,4 +419,5 @@ def measure_sync(lips: np.ndarray, valid: np.ndarray, audio: np.ndarray, sample_
     windows = windows_around(lambda t_s: offset)
     # within the fine tolerance: no viewer notices, and short clips read that loosely
     sync_class = "constant_offset" if abs(offset) > cfg.fine_frames else "in_sync"
-    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), weak_reason(float(scores[best])), windows)
+    reason = weak_reason(float(scores[best])) or rival_reason(scores, lags, best)
+    return SyncResult(offset, confidence, drift, sync_class, verdict_for(offset, cfg.fine_frames, cfg.noticeable_frames), reason, windows)

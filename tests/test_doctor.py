@@ -532,3 +532,20 @@ def test_slow_mouth_motion_is_taken_out_before_the_fit():
     assert np.corrcoef(out[valid, 0], syllables[valid])[0, 1] > 0.97
     assert np.sqrt(np.mean(out[valid, 1] ** 2)) < 0.05 * np.sqrt(np.mean(smile**2))  # the ends keep a little of it
     assert np.abs(out[valid]).max() < 2.0 and np.array_equal(out[100], feats[100])
+
+
+def test_a_sound_that_fits_two_offsets_about_as_well_says_so(in_sync_signals):
+    """Lips that are half the clip's own and half its own 12 frames later: the sound
+    predicts them about as well near 0 and near -12, and which one the reading takes is
+    chance. The reading stands, and its reason names both (the clip's own lips: no note,
+    test_a_reading_on_weak_evidence_says_so)."""
+    import re
+
+    from lipdub.sync import measure_sync
+
+    lips, valid, times, audio = in_sync_signals
+    both = 0.5 * lips + 0.5 * np.roll(lips, 12, axis=0)
+    reading = measure_sync(both, valid & np.roll(valid, 12), audio, 16000, times, 25.0)
+    assert reading.reason.startswith("two offsets fit the sound about as well")
+    named = sorted(float(x) for x in re.findall(r"[-+]\d+\.\d", reading.reason))
+    assert len(named) == 2 and -14 <= named[0] <= -8 and abs(named[1]) <= 2

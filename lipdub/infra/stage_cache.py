@@ -37,13 +37,13 @@ STAGE_VERSIONS: dict[str, int] = {
     "audio_clean": 1,
     "face_detect": 2,
     "stabilize": 4,
-    "generate": 30,
+    "generate": 31,
     "enhance": 5,
     "blend": 4,
     "remux": 2,
-    "drift": 20,
-    "sync_analysis": 19,
-    "repair": 22,
+    "drift": 21,
+    "sync_analysis": 20,
+    "repair": 23,
 }
 
 
