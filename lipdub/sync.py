@@ -159,8 +159,8 @@ def weak_reason(fit: float) -> str:
 def rival_reason(scores: np.ndarray, lags: np.ndarray, best: int) -> str:
     """Why a reading may be the wrong one of two (scores: the no-drift curve, best: the
     index of its peak the reading sits on), or nothing if no other peak comes close."""
-    inner = np.flatnonzero((scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:])) + 1
-    level = (scores[best] + np.median(scores)) / 2  # where _peak reads a peak's flanks
+    inner = _local_maxima(scores)
+    level = _half_height(scores, best)
 
     def apart(i: int) -> bool:
         """Another peak, not a second top of the same plateau: the curve dips below half height between them."""
@@ -179,12 +179,22 @@ def verdict_for(offset: float, fine: int, noticeable: int) -> str:
     return "fine" if a <= fine else "noticeable" if a <= noticeable else "unacceptable"
 
 
+def _local_maxima(scores: np.ndarray) -> np.ndarray:
+    """Indices of the curve's local maxima inside the searched lags (its ends excluded)."""
+    return np.flatnonzero((scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:])) + 1
+
+
+def _half_height(scores: np.ndarray, best: int) -> float:
+    """Half the height of the peak at index best above the curve's median: where its flanks are read."""
+    return float((scores[best] + np.median(scores)) / 2)
+
+
 def _inner_peak(scores: np.ndarray) -> int | None:
     """The highest local maximum inside the searched lags, if any.
 
     A curve still rising at the end of the range has no peak there: the true lag lies
     beyond it, or the clip's sound repeats (a loop, a refrain) and matches far off."""
-    inner = np.flatnonzero((scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:])) + 1
+    inner = _local_maxima(scores)
     return int(inner[scores[inner].argmax()]) if len(inner) else None
 
 
@@ -200,7 +210,7 @@ def _peak(scores: np.ndarray, lags: np.ndarray, best: int | None = None) -> floa
     lands 0.3 frames on average from the lips' closing on /p b m/ (the argmax 0.7).
     See benchmarks/sync_doctor.py."""
     best = int(scores.argmax()) if best is None else best
-    level = (scores[best] + np.median(scores)) / 2
+    level = _half_height(scores, best)
 
     def crossing(step: int) -> float:
         i = best

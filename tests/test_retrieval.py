@@ -129,7 +129,6 @@ def test_each_mouth_is_chosen_by_the_dub_and_moved_to_the_target_frames_pose(see
     assert np.abs(bar_rows - want_y).mean() < 1.5
 
 
-
 def _voice(n: int, rng: np.random.Generator, pauses: range) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Log-mel-like bands following a loudness, and a speech mask; quiet in the pauses."""
     loud = np.convolve(rng.normal(size=n + 4), np.ones(5) / 5, "valid")

@@ -94,8 +94,8 @@ class RetrievalGenerator:
         as_filmed = coefs.copy()
         coefs -= pose.reshape(len(shapes), -1) @ comps.T  # what speech does to each mouth; the pose is put back when it is shown
 
-        predicted, mapping = self._predict(req, coefs, opening, measured)
-        closed = self._closed(opening, measured)
+        closed = measured[opening[measured] <= np.percentile(opening[measured], 5)]  # the speaker's most closed lips
+        predicted, mapping = self._predict(req, coefs, opening, measured, closed)
         shut_enough = np.zeros(len(opening), bool)
         shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
         shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
@@ -143,10 +143,11 @@ class RetrievalGenerator:
         chosen = np.where(has_target, base, -1)
         return GenerateResult(mouths=LazyFrames.made(len(req.target), photo.shape, mouth), chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
 
-    def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, str]:
+    def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray, str]:
         """Each output frame's pose-free lip shape from the dub's sound, learnt on `usable`
         (measured) source frames: interpolated lips are a straight line between two real
-        ones, and a mapping fitted on them learns mouths that never were."""
+        ones, and a mapping fitted on them learns mouths that never were. `closed`: the
+        frames with the speaker's most closed lips."""
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)
         if req.source_audio is not None and req.source_speech is not None and (req.source_speech[usable]).sum() >= MIN_SPEECH_FRAMES:
             src_x = av_model.with_context(av_model.normalise(req.source_audio, req.source_speech), self.context)
@@ -157,7 +158,7 @@ class RetrievalGenerator:
                 # fell quiet, and the shut silences then broke the mouth's course through the
                 # sound (blue-woman's six dubs: predict r 0.49-0.72)
                 taught = coefs.copy()
-                taught[~req.source_speech] = coefs[self._closed(opening, usable)].mean(axis=0)
+                taught[~req.source_speech] = coefs[closed].mean(axis=0)
                 model = av_model.Ridge(self.alpha).fit(src_x[usable], taught[usable])
                 return model.predict(dub_x), "speaker"
         # generic: louder -> more open, mapped onto this speaker's own range of openings
@@ -166,11 +167,6 @@ class RetrievalGenerator:
         target_open = np.quantile(opening[usable], ranks)
         slope = np.linalg.lstsq(np.c_[opening[usable], np.ones(len(usable))], coefs[usable], rcond=None)[0]
         return np.c_[target_open, np.ones(len(loud))] @ slope, "generic"
-
-    @staticmethod
-    def _closed(opening: np.ndarray, frames: np.ndarray) -> np.ndarray:
-        """The frames with the speaker's most closed lips (the closest 5 %)."""
-        return frames[opening[frames] <= np.percentile(opening[frames], 5)]
 
     def _speaker_r(self, src_x: np.ndarray, opening: np.ndarray, usable: np.ndarray) -> float:
         """How well the source's own sound predicts its lips on frames the model did not see."""
@@ -239,7 +235,7 @@ def softness(library: np.ndarray, lips: np.ndarray, usable: np.ndarray, opened: 
     sharp = np.full(len(lips), np.nan)
     for i in usable:
         (a, b), (c, d) = np.floor(lips[i].min(axis=0) - [x0, y0]).astype(int), np.ceil(lips[i].max(axis=0) - [x0, y0]).astype(int)
-        box = np.asarray(library[i])[max(b, 0) : min(d, h), max(a, 0) : min(c, w)]
+        box = np.asarray(library[i, max(b, 0) : min(d, h), max(a, 0) : min(c, w)])  # the lips' box alone off the memory-mapped library
         if box.shape[0] > 2 and box.shape[1] > 2:
             sharp[i] = np.log(cv2.Laplacian(cv2.cvtColor(box, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var() + 1e-3)
     ok = np.isfinite(sharp) & np.isfinite(opened)
