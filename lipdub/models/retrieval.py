@@ -15,8 +15,10 @@
 5. Unit selection by dynamic programming over the nearest source frames: shape match
    plus pose match plus a cost for a mouth blurrier than its opening would have it (teeth
    kept sharp), with a cost for leaving a run of consecutive source frames, so
-   real mouth motion is reused whenever it fits, and a cost for showing one frame
-   again that grows with each further frame, so no mouth freezes while the dub speaks.
+   real mouth motion is reused whenever it fits, that grows with how differently the
+   two lower faces look (a cut is seen as a change of the whole lower face: light,
+   shadow, skin), and a cost for showing one frame again that grows with each further
+   frame, so no mouth freezes while the dub speaks.
 
 With fewer than MIN_LIBRARY_FRAMES usable frames (a still image) there is nothing to
 choose from: the one mouth is opened by warping instead (lipdub.mouth_warp).
@@ -62,16 +64,19 @@ OPENING_WEIGHT = 3.0
 # margin between the right lag and the best lag 6 or more frames away, smallest of the
 # 30 dubs: 0.18 without, 0.16 at 0.5, 0.11 at 1.0)
 SOFTNESS_WEIGHT = 0.5
+LOOK_SIZE = (32, 16)  # a lower face in a glance: grey thumbnails this many px wide and high
+LOOK_DIMS = 16  # of which the leading principal components are compared
 
 
 class RetrievalGenerator:
     name = "retrieval"
 
-    def __init__(self, context_frames: int = 4, ridge_alpha: float = 100.0, candidates: int = 24, jump_cost: float = 0.6):
+    def __init__(self, context_frames: int = 4, ridge_alpha: float = 100.0, candidates: int = 24, jump_cost: float = 0.6, look_weight: float = 1.0):
         self.context = context_frames
         self.alpha = ridge_alpha
         self.k = candidates
         self.jump_cost = jump_cost
+        self.look_weight = look_weight
 
     def generate(self, req: GenerateRequest) -> GenerateResult:
         usable = np.flatnonzero(req.usable if req.library_frames is None else req.usable & req.library_frames)
@@ -103,7 +108,8 @@ class RetrievalGenerator:
         pred_open = mouth_opening((predicted @ comps + mean).reshape(len(predicted), -1, 2))
         p95 = max(float(np.percentile(opening[measured], 95)), 1e-6)
         soft = SOFTNESS_WEIGHT * softness(req.library, req.lips, usable, opening / p95)
-        chosen = self._select(predicted, coefs, as_filmed, req, usable, shut, shut_enough, opening / p95, pred_open / p95, soft)
+        look = look_of(req.library, usable) if self.look_weight > 0 else None
+        chosen = self._select(predicted, coefs, as_filmed, req, usable, shut, shut_enough, opening / p95, pred_open / p95, soft, look)
 
         has_target = req.usable[req.target]
         chosen = np.where(has_target, chosen, -1)
@@ -175,10 +181,11 @@ class RetrievalGenerator:
         pred = av_model.cross_predict(src_x, opening[:, None], valid, SPEAKER_R_ALPHA, block=25)
         return av_model.correlation(pred[usable, 0], opening[usable])
 
-    def _select(self, predicted: np.ndarray, coefs: np.ndarray, as_filmed: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, opened: np.ndarray, wanted: np.ndarray, soft: np.ndarray | None = None) -> np.ndarray:
+    def _select(self, predicted: np.ndarray, coefs: np.ndarray, as_filmed: np.ndarray, req: GenerateRequest, usable: np.ndarray, shut: np.ndarray, shut_enough: np.ndarray, opened: np.ndarray, wanted: np.ndarray, soft: np.ndarray | None = None, look: np.ndarray | None = None) -> np.ndarray:
         """Viterbi over the k nearest usable source frames of every output frame (opened: each source
         frame's opening, wanted: each output frame's predicted opening, both over the 95th percentile;
-        soft: what showing each source frame's mouth costs for its blur).
+        soft: what showing each source frame's mouth costs for its blur; look: each source frame's
+        lower face at a glance, `look_of`, for what a cut from one to another shows).
 
         Mouths are matched on `coefs`, their shapes with the pose set aside; a cut between
         two is charged on `as_filmed`, their shapes with it: moving a mouth puts its lips in
@@ -186,6 +193,7 @@ class RetrievalGenerator:
         (charged on the pose-free shapes, the lips of three real dubs moved 1.20x as much as
         the source's at worst; as filmed, 1.09x)."""
         scale = float((coefs[usable] ** 2).sum(axis=1).mean()) + 1e-6
+        look_scale = 1.0 if look is None else 2 * float((look[usable] ** 2).sum(axis=1).mean()) + 1e-6  # two frames' mean squared distance
         gap = np.clip(opened, 0, None)  # lips pressed together (a negative opening) meet no tighter than touching ones
         k = min(self.k, len(usable))
         cands = np.zeros((len(predicted), k), np.int64)  # source frame indices
@@ -210,6 +218,8 @@ class RetrievalGenerator:
         for j in range(1, n_out):
             prev, cur = cands[j - 1][:, None], cands[j][None, :]
             seam = ((as_filmed[nxt[prev]] - as_filmed[cur]) ** 2).sum(axis=2) / scale
+            if look is not None:
+                seam += self.look_weight * ((look[nxt[prev]] - look[cur]) ** 2).sum(axis=2) / look_scale
             # a held mouth costs more the longer it is held: a mouth frozen while the dub speaks
             # is what a viewer sees (up to 22 frames on map-man with a flat cost)
             hold = HOLD_COST * (1 + HOLD_GROWTH * held[:, None])
@@ -223,6 +233,21 @@ class RetrievalGenerator:
         for j in range(n_out - 1, 0, -1):
             path[j - 1] = back[j, path[j]]
         return cands[np.arange(n_out), path]
+
+
+def look_of(library: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """(n, LOOK_DIMS) each usable source frame's lower face as a viewer takes it in at a
+    glance: grey, LOOK_SIZE px, its leading principal components over the usable frames
+    (0 elsewhere). Light and shadow that differ between two frames show at a cut between
+    them whatever their lips do."""
+    thumbs = np.zeros((len(library), LOOK_SIZE[0] * LOOK_SIZE[1]), np.float64)
+    for i in usable:
+        thumbs[i] = cv2.resize(cv2.cvtColor(np.asarray(library[i]), cv2.COLOR_RGB2GRAY), LOOK_SIZE, interpolation=cv2.INTER_AREA).ravel()
+    mean = thumbs[usable].mean(axis=0)
+    _, _, vt = np.linalg.svd(thumbs[usable] - mean, full_matrices=False)
+    look = np.zeros((len(library), min(LOOK_DIMS, len(vt))))
+    look[usable] = (thumbs[usable] - mean) @ vt[: look.shape[1]].T
+    return look
 
 
 def softness(library: np.ndarray, lips: np.ndarray, usable: np.ndarray, opened: np.ndarray) -> np.ndarray:
