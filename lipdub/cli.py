@@ -270,7 +270,7 @@ def batch(
 
 @app.command()
 def report(
-    manifests: str = typer.Argument("lipdub-work/manifests", help="manifest folder or s3:// prefix"),
+    manifests: str = typer.Argument("lipdub-work/manifests", help="manifest folder, or the work directory holding one (path or s3:// prefix)"),
     since: str = typer.Option("7d", "--since", help="how far back: 7d, 36h, 90m, or an ISO date"),
     as_json: bool = typer.Option(False, "--json", help="print the rows as JSON lines"),
 ) -> None:
@@ -283,7 +283,7 @@ def report(
         start = _since(since)
         rows = out_of_tolerance(manifests, start)
     except FileNotFoundError:
-        _fail(f"{manifests}: no manifests there")
+        _fail(f"{manifests}: no manifests there (nor in its manifests/ folder)")
     except ValueError as exc:
         _fail(f"{since}: {exc}")
     if as_json:

@@ -102,6 +102,23 @@ def test_report_names_each_clip_by_its_files(tmp_path):
     assert "(weak)" not in result.stdout  # every reading here is clear
 
 
+def test_report_finds_the_manifests_of_a_work_directory(tmp_path):
+    """`lipdub run --work-dir W` writes its manifests to W/manifests; `lipdub report W`
+    reads them there, and a folder with neither says so and exits non-zero."""
+    from typer.testing import CliRunner
+
+    from lipdub.cli import app
+
+    late = _at("r10", "late", 1, "noticeable").model_copy(update={"video": "map-man.mp4"})
+    write_rows(tmp_path / "work" / "manifests", "clips", late.run_id, [late], ClipRow)
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "work")], env={"COLUMNS": "120"})
+    assert result.exit_code == 0 and "map-man.mp4" in result.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["report", str(empty)])
+    assert result.exit_code != 0 and "no manifests there" in result.output
+
+
 def test_report_marks_a_reading_on_weak_evidence(tmp_path):
     from typer.testing import CliRunner
 

@@ -170,10 +170,20 @@ def read_table(root: Path | str, table_name: str, storage_cfg: StorageConfig | N
     return pq.read_table(path, filesystem=fs, schema=arrow_schema(TABLES[table_name]))
 
 
+def manifest_root(loc: Path | str, storage_cfg: StorageConfig | None = None) -> str:
+    """The manifest folder `loc` names: itself, or the `manifests` folder of a work
+    directory (what `lipdub run --work-dir` was given). FileNotFoundError: neither."""
+    for root in (str(loc), storage.join(loc, "manifests")):
+        if storage.exists(storage.join(root, "clips"), storage_cfg):
+            return root
+    raise FileNotFoundError(str(loc))
+
+
 def out_of_tolerance(root: Path | str, since: dt.datetime, storage_cfg: StorageConfig | None = None) -> list[dict]:
     """Each clip's latest run since `since` that failed or whose sync, as last measured
-    (after the dub or repair, else the source's), is worse than fine."""
-    rows = read_table(root, "clips", storage_cfg).filter(pc.field("started_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))).to_pylist()
+    (after the dub or repair, else the source's), is worse than fine. `root`: a manifest
+    folder or the work directory holding one."""
+    rows = read_table(manifest_root(root, storage_cfg), "clips", storage_cfg).filter(pc.field("started_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))).to_pylist()
     latest: dict[tuple[str, str], dict] = {}
     for row in sorted(rows, key=lambda r: r["started_at"]):
         latest[(row["clip_id"], row["job"])] = row
