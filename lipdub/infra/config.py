@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lipdub import LipdubError
 from lipdub.infra import storage
 
+MANIFESTS_FOLDER = "manifests"  # inside the work directory, unless manifest_dir says otherwise
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -192,7 +194,7 @@ class Config(_Section):
     @property
     def manifests(self) -> Path | str:
         """The manifest root: a Path when local (as callers have always had it), else the URL."""
-        root = self.manifest_dir or storage.join(self.work_dir, "manifests")
+        root = self.manifest_dir or storage.join(self.work_dir, MANIFESTS_FOLDER)
         return root if storage.is_remote(root) else Path(root)
 
 

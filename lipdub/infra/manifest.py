@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from lipdub.infra import storage
-from lipdub.infra.config import StorageConfig
+from lipdub.infra.config import MANIFESTS_FOLDER, StorageConfig
 
 
 class ClipRow(BaseModel):
@@ -171,9 +171,9 @@ def read_table(root: Path | str, table_name: str, storage_cfg: StorageConfig | N
 
 
 def manifest_root(loc: Path | str, storage_cfg: StorageConfig | None = None) -> str:
-    """The manifest folder `loc` names: itself, or the `manifests` folder of a work
-    directory (what `lipdub run --work-dir` was given). FileNotFoundError: neither."""
-    for root in (str(loc), storage.join(loc, "manifests")):
+    """The manifest folder `loc` names: itself, or the one inside a work directory (what
+    `lipdub run --work-dir` was given). FileNotFoundError: neither."""
+    for root in (str(loc), storage.join(loc, MANIFESTS_FOLDER)):
         if storage.exists(storage.join(root, "clips"), storage_cfg):
             return root
     raise FileNotFoundError(str(loc))

@@ -100,11 +100,12 @@ class RetrievalGenerator:
         coefs -= pose.reshape(len(shapes), -1) @ comps.T  # what speech does to each mouth; the pose is put back when it is shown
 
         closed = measured[opening[measured] <= np.percentile(opening[measured], 5)]  # the speaker's most closed lips
-        predicted, mapping = self._predict(req, coefs, opening, measured, closed)
+        closed_shape = coefs[closed].mean(axis=0)
+        predicted, mapping = self._predict(req, coefs, opening, measured, closed_shape)
         shut_enough = np.zeros(len(opening), bool)
         shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
         shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
-        predicted[shut] = coefs[closed].mean(axis=0)
+        predicted[shut] = closed_shape
         pred_open = mouth_opening((predicted @ comps + mean).reshape(len(predicted), -1, 2))
         p95 = max(float(np.percentile(opening[measured], 95)), 1e-6)
         soft = SOFTNESS_WEIGHT * softness(req.library, req.lips, usable, opening / p95)
@@ -149,11 +150,11 @@ class RetrievalGenerator:
         chosen = np.where(has_target, base, -1)
         return GenerateResult(mouths=LazyFrames.made(len(req.target), photo.shape, mouth), chosen=chosen, predicted_opening=asked.astype(np.float32), mapping="warp")
 
-    def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray, closed: np.ndarray) -> tuple[np.ndarray, str]:
+    def _predict(self, req: GenerateRequest, coefs: np.ndarray, opening: np.ndarray, usable: np.ndarray, closed_shape: np.ndarray) -> tuple[np.ndarray, str]:
         """Each output frame's pose-free lip shape from the dub's sound, learnt on `usable`
         (measured) source frames: interpolated lips are a straight line between two real
-        ones, and a mapping fitted on them learns mouths that never were. `closed`: the
-        frames with the speaker's most closed lips."""
+        ones, and a mapping fitted on them learns mouths that never were. `closed_shape`: the
+        speaker's closed mouth, as the dub's silences will show it."""
         dub_x = av_model.with_context(av_model.normalise(req.dub_audio, req.dub_speech), self.context)
         if req.source_audio is not None and req.source_speech is not None and (req.source_speech[usable]).sum() >= MIN_SPEECH_FRAMES:
             src_x = av_model.with_context(av_model.normalise(req.source_audio, req.source_speech), self.context)
@@ -164,7 +165,7 @@ class RetrievalGenerator:
                 # fell quiet, and the shut silences then broke the mouth's course through the
                 # sound (blue-woman's six dubs: predict r 0.49-0.72)
                 taught = coefs.copy()
-                taught[~req.source_speech] = coefs[closed].mean(axis=0)
+                taught[~req.source_speech] = closed_shape
                 model = av_model.Ridge(self.alpha).fit(src_x[usable], taught[usable])
                 return model.predict(dub_x), "speaker"
         # generic: louder -> more open, mapped onto this speaker's own range of openings
@@ -193,7 +194,6 @@ class RetrievalGenerator:
         (charged on the pose-free shapes, the lips of three real dubs moved 1.20x as much as
         the source's at worst; as filmed, 1.09x)."""
         scale = float((coefs[usable] ** 2).sum(axis=1).mean()) + 1e-6
-        look_scale = 1.0 if look is None else 2 * float((look[usable] ** 2).sum(axis=1).mean()) + 1e-6  # two frames' mean squared distance
         gap = np.clip(opened, 0, None)  # lips pressed together (a negative opening) meet no tighter than touching ones
         k = min(self.k, len(usable))
         cands = np.zeros((len(predicted), k), np.int64)  # source frame indices
@@ -219,7 +219,7 @@ class RetrievalGenerator:
             prev, cur = cands[j - 1][:, None], cands[j][None, :]
             seam = ((as_filmed[nxt[prev]] - as_filmed[cur]) ** 2).sum(axis=2) / scale
             if look is not None:
-                seam += self.look_weight * ((look[nxt[prev]] - look[cur]) ** 2).sum(axis=2) / look_scale
+                seam += self.look_weight * ((look[nxt[prev]] - look[cur]) ** 2).sum(axis=2)
             # a held mouth costs more the longer it is held: a mouth frozen while the dub speaks
             # is what a viewer sees (up to 22 frames on map-man with a flat cost)
             hold = HOLD_COST * (1 + HOLD_GROWTH * held[:, None])
@@ -238,8 +238,9 @@ class RetrievalGenerator:
 def look_of(library: np.ndarray, usable: np.ndarray) -> np.ndarray:
     """(n, LOOK_DIMS) each usable source frame's lower face as a viewer takes it in at a
     glance: grey, LOOK_SIZE px, its leading principal components over the usable frames
-    (0 elsewhere). Light and shadow that differ between two frames show at a cut between
-    them whatever their lips do."""
+    (0 elsewhere), scaled so two of them are 1 apart on average (squared). Light and
+    shadow that differ between two frames show at a cut between them whatever their
+    lips do."""
     thumbs = np.zeros((len(library), LOOK_SIZE[0] * LOOK_SIZE[1]), np.float64)
     for i in usable:
         thumbs[i] = cv2.resize(cv2.cvtColor(np.asarray(library[i]), cv2.COLOR_RGB2GRAY), LOOK_SIZE, interpolation=cv2.INTER_AREA).ravel()
@@ -247,7 +248,7 @@ def look_of(library: np.ndarray, usable: np.ndarray) -> np.ndarray:
     _, _, vt = np.linalg.svd(thumbs[usable] - mean, full_matrices=False)
     look = np.zeros((len(library), min(LOOK_DIMS, len(vt))))
     look[usable] = (thumbs[usable] - mean) @ vt[: look.shape[1]].T
-    return look
+    return look / np.sqrt(2 * float((look[usable] ** 2).sum(axis=1).mean()) + 1e-6)  # twice the mean squared norm: two frames' mean squared distance
 
 
 def softness(library: np.ndarray, lips: np.ndarray, usable: np.ndarray, opened: np.ndarray) -> np.ndarray:
