@@ -211,7 +211,8 @@ def reconstruction(video: Path, cfg: Config, rng: np.random.Generator) -> tuple[
     ok = result.chosen >= 0
     truth, chosen = request.target[ok], result.chosen[ok]
     lips, size = src.lm["lips"], src.size
-    shown = lips[chosen] if result.moves is None else moved_lips(result.moves[ok], lips[chosen])  # as moved to the target's pose
+    made = lips[chosen] if result.lips is None else result.lips[ok]  # as filmed, or as the generator reshaped them
+    shown = made if result.moves is None else moved_lips(result.moves[ok], made)  # as moved to the target's pose
     lmd = float(lip_distance(shown, lips[truth], size).mean())
     opening = src.lm["opening"]
     r = av_model.correlation(mouth_opening(shown), opening[truth])

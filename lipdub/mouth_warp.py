@@ -1,8 +1,9 @@
-"""Open a mouth by warping: the jaw drops, the lips part, the gap shows the mouth inside.
+"""Reshape a mouth by warping: the jaw drops, the lips part, the gap shows the mouth inside.
 
 What the retrieval generator falls back on when the source has too few frames to
 choose mouths from (a still image): every output mouth is the one source mouth,
-opened as far as the dub asks. Works in the canonical lower-face box.
+opened as far as the dub asks. And how it brings a chosen filmed mouth closer to the
+shape the dub's sound asks for (`reshape_lips`). Works in the canonical lower-face box.
 """
 
 from __future__ import annotations
@@ -161,3 +162,48 @@ def openings_for(loudness: np.ndarray, speech: np.ndarray, width: float) -> np.n
         ranks = np.argsort(np.argsort(level)) / max(len(level) - 1, 1)
         out[speech] = (QUIETEST + (WIDEST - QUIETEST) * ranks) * width
     return cv2.GaussianBlur(out[None, :], (0, 0), 0.8)[0] if len(out) > 1 else out
+
+
+SHAPE_SIGMA = 0.12  # how far each lip point's move carries along the mouth, a share of its width
+SHAPE_REACH = 0.45  # how far from the lips the skin still follows them (the chin, the cheeks beside the corners)
+FIELD_STEP = 4  # the move is worked out on a grid this many px apart, then smoothly spread to every pixel
+_UPPER = np.r_[11:20, 31:40, 0, 10, 20, 30]  # outer and inner upper lip, and the corners
+_LOWER = np.r_[1:10, 21:30, 0, 10, 20, 30]
+
+
+def reshape_lips(patch: np.ndarray, lips: np.ndarray, shaped: np.ndarray) -> np.ndarray:
+    """`patch` (h, w, 3) with its lips (40, 2, patch pixels) moved to `shaped`.
+
+    For a filmed mouth that is almost the one asked for: a small, smooth warp, so the
+    lips, teeth and skin stay the camera's own. Above the line where the lips meet each
+    pixel moves as the upper lip's points near it do, below it as the lower lip's (a
+    mouth opens by the two parting; one field over both would average their moves
+    away), less and less further from the mouth, nothing beyond the chin."""
+    moved = (shaped - lips).astype(np.float32)
+    shaped = shaped.astype(np.float32)
+    if float(np.abs(moved).max()) < 0.25:
+        return patch.copy()
+    h, w = patch.shape[:2]
+    width = max(mouth_width(shaped), 1.0)
+    # the smooth parts on a coarse grid (its points where cv2.resize puts them), spread to every pixel
+    gx, gy = np.meshgrid(np.arange(-(-w // FIELD_STEP), dtype=np.float32) * FIELD_STEP + (FIELD_STEP - 1) / 2, np.arange(-(-h // FIELD_STEP), dtype=np.float32) * FIELD_STEP + (FIELD_STEP - 1) / 2)
+    d2 = (gx[..., None] - shaped[:, 0]) ** 2 + (gy[..., None] - shaped[:, 1]) ** 2  # from each grid point to the lips as shaped
+
+    def spread(coarse: np.ndarray) -> np.ndarray:
+        return cv2.resize(coarse.astype(np.float32), (gx.shape[1] * FIELD_STEP, gx.shape[0] * FIELD_STEP), interpolation=cv2.INTER_LINEAR)[:h, :w]
+
+    def follow(points: np.ndarray) -> np.ndarray:
+        near = np.exp(-d2[..., points] / (2 * (SHAPE_SIGMA * width) ** 2))
+        return spread((near @ moved[points]) / np.maximum(near.sum(axis=2, keepdims=True), 1e-12))
+
+    fade = spread(np.exp(-d2.min(axis=2) / (2 * (SHAPE_REACH * width) ** 2)))
+    # the line the lips meet on, as shaped; beyond the corners the two fields merge over a wider band
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    upper, lower = shaped[UPPER_INNER], shaped[LOWER_INNER]
+    cols = np.arange(w, dtype=np.float32)
+    meet = (np.interp(cols, lower[:, 0], lower[:, 1]) + np.interp(cols, upper[:, 0], upper[:, 1])) / 2
+    left, right = shaped[list(CORNERS), 0].min(), shaped[list(CORNERS), 0].max()
+    outside = np.clip(np.maximum(left - cols, cols - right) / (0.1 * width), 0, 1)
+    below = 1 / (1 + np.exp(-(ys - meet) / (0.5 + 0.15 * width * outside)))
+    field = (((1 - below)[..., None] * follow(_UPPER) + below[..., None] * follow(_LOWER)) * fade[..., None]).astype(np.float32)
+    return cv2.remap(patch, xs - field[..., 0], ys - field[..., 1], cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REPLICATE)

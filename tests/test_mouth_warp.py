@@ -62,3 +62,30 @@ def test_closed_lips_meet_near_the_corners_line_not_along_the_upper_lips_arch():
     # meeting where the upper lip came down 15 % of the gap would put the middle 4.4 px
     # above the corners: a closed mouth arched like a frown
     assert abs(meet - LINE) <= 0.35 * 8
+
+
+def _with_outer_lips(lips: np.ndarray, thickness: float = 8) -> np.ndarray:
+    """`lips` with the outer contour `thickness` px beyond the inner one, as _face draws it."""
+    lips = lips.copy()
+    lips[1:10] = lips[mw.LOWER_INNER] + [0, thickness]
+    lips[11:20] = lips[mw.UPPER_INNER] - [0, thickness]
+    return lips
+
+
+def test_a_reshaped_mouth_opens_as_far_as_asked_and_leaves_the_upper_lip_and_far_skin_alone():
+    filmed = _with_outer_lips(_lips(upper_arch=4, lower_drop=6))
+    asked = _with_outer_lips(_lips(upper_arch=4, lower_drop=12))  # the lower lip 6 px lower in the middle
+    face = _face(filmed)
+    out = mw.reshape_lips(face, filmed, asked)
+    assert abs(_lower_lip_top(out, CX) - (LINE + 12)) <= 1
+    inside = np.flatnonzero(np.abs(out[:, CX].astype(int) - INSIDE).sum(axis=1) < 40)
+    assert int(inside[0]) == LINE - 4  # the upper lip stays where it was (one field over both lips pulled it 1 px down)
+    lower = np.flatnonzero(np.abs(out[:, CX].astype(int) - LOWER_LIP).sum(axis=1) < 40)
+    assert 6 <= len(lower) <= 10  # the lower lip moves whole, not stretched
+    assert (out[:10] == face[:10]).all() and (out[:, :20] == face[:, :20]).all()  # skin far from the mouth untouched
+
+
+def test_a_mouth_already_shaped_as_asked_is_left_as_filmed():
+    lips = _with_outer_lips(_lips(upper_arch=4, lower_drop=6))
+    face = _face(lips)
+    assert (mw.reshape_lips(face, lips, lips + 0.1) == face).all()

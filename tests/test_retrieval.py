@@ -209,3 +209,56 @@ def test_a_cut_lands_on_a_mouth_that_looks_like_the_one_before():
     )
     chosen = RetrievalGenerator().generate(req).chosen
     assert np.mean(second_take[chosen][1:] != second_take[chosen][:-1]) <= 0.05
+
+
+def _drawn_mouth(gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical lips (40, 2) of a 200 px face, inner lips `gap` px apart in the middle, and
+    the lower half of that face drawn with them: skin, red lips 6 px thick, a dark inside."""
+    lips = np.zeros((40, 2), np.float32)
+    xs = np.linspace(74, 126, 9)
+    bulge = 1 - ((xs - 100) / 30) ** 2
+    lips[[0, 10, 20, 30]] = [(70, 150), (130, 150), (70, 150), (130, 150)]
+    lips[21:30], lips[31:40] = np.c_[xs, 150 + gap / 2 * bulge], np.c_[xs, 150 - gap / 2 * bulge][::-1]
+    lips[1:10], lips[11:20] = lips[21:30] + [0, 6], lips[31:40] - [0, 6]
+    img = np.full((100, 160, 3), (200, 150, 130), np.uint8)  # canonical rows 100-200, columns 20-180
+    rows, cols = np.arange(100)[:, None] + 100, np.arange(160)[None, :] + 20
+    top, bottom = np.interp(cols, xs, 150 - gap / 2 * bulge), np.interp(cols, xs, 150 + gap / 2 * bulge)
+    in_mouth = np.abs(cols - 100) < 28
+    img[(rows >= top - 6) & (rows < top) & in_mouth] = (180, 60, 60)
+    img[(rows >= top) & (rows < bottom) & in_mouth] = (30, 10, 10)
+    img[(rows >= bottom) & (rows < bottom + 6) & in_mouth] = (180, 60, 60)
+    return lips, img
+
+
+def test_a_chosen_mouth_is_warped_towards_the_opening_the_sound_asks_for():
+    """The source's mouths were filmed at three openings only (0, 6 and 12 px), its voice at
+    every loudness between: shown as filmed, an output mouth is off the opening its sound
+    asks for by up to 3 px; warped most of the way towards it, its drawn gap follows."""
+    rng = np.random.default_rng(0)
+    n = 150
+    loud = np.clip(np.convolve(rng.normal(size=n + 6), np.ones(7) / 7, "valid") * 1.5 + 0.5, 0, 1)
+    gaps = 6.0 * np.round(2 * loud)
+    drawn = [_drawn_mouth(g) for g in gaps]
+    lips, library = np.stack([d[0] for d in drawn]), np.stack([d[1] for d in drawn])
+    voice = np.repeat(loud[:, None], 26, axis=1).astype(np.float32) + rng.normal(0, 0.01, (n, 26)).astype(np.float32)
+    dub = np.repeat(loud[::-1, None], 26, axis=1).astype(np.float32)
+    req = GenerateRequest(
+        library=library, lips=lips, yaw_deg=np.zeros(n), usable=np.ones(n, bool), source_audio=voice, source_speech=np.ones(n, bool),
+        dub_audio=dub, dub_speech=np.ones(n, bool), target=np.arange(n), dub_closures=None,
+    )
+
+    red, dark = np.array((180, 60, 60)), np.array((30, 10, 10))
+
+    def drawn_gaps(follow: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The gap drawn down the mouth's middle (each pixel's share of the way from lip red to
+        the dark inside, summed), the opening asked for, and each chosen mouth's filmed gap."""
+        result = RetrievalGenerator(shape_follow=follow).generate(req)
+        middle = np.asarray(result.mouths[:]).astype(float)[:, :, 80]
+        share = np.clip(((middle - red) @ (dark - red)) / ((dark - red) @ (dark - red)), 0, 1)
+        return share.sum(axis=1), result.predicted_opening, gaps[result.chosen]
+
+    as_filmed, asked, filmed = drawn_gaps(0.0)
+    warped, _, _ = drawn_gaps(0.9)
+    parted = filmed > 0  # a shut mouth has no inside to stretch: warping cannot open it
+    off_filmed, off_warped = np.abs(as_filmed - asked)[parted].mean(), np.abs(warped - asked)[parted].mean()
+    assert off_filmed >= 1.0 and off_warped <= 0.4 * off_filmed  # 1.25 -> 0.32 px

@@ -97,6 +97,7 @@ class GenerateResult:
     predicted_opening: np.ndarray  # (n_out,) canonical px
     mapping: str  # "speaker" (learned from the source's own soundtrack) or "generic"
     moves: np.ndarray | None = None  # (n_out, 2, 3) canonical affine map to apply to each mouth as it is pasted (the target's pose), None: none
+    lips: np.ndarray | None = None  # (n_out, 40, 2) canonical lips of each mouth as made, before its move; None: the chosen frame's as filmed
 
 
 class Generator(Protocol):

@@ -71,7 +71,7 @@ def landmarker(name: str) -> Any:
 def generator(cfg: Any) -> Any:
     """The generator a GenerateConfig names, with that backend's settings."""
     if cfg.backend == "retrieval":
-        return get_model("generator", "retrieval", context_frames=cfg.context_frames, ridge_alpha=cfg.ridge_alpha, candidates=cfg.candidates, jump_cost=cfg.jump_cost, look_weight=cfg.look_weight)
+        return get_model("generator", "retrieval", context_frames=cfg.context_frames, ridge_alpha=cfg.ridge_alpha, candidates=cfg.candidates, jump_cost=cfg.jump_cost, look_weight=cfg.look_weight, shape_follow=cfg.shape_follow)
     return get_model("generator", cfg.backend, weights=str(cfg.weights) if cfg.weights else None)
 
 

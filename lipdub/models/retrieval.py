@@ -71,12 +71,13 @@ LOOK_DIMS = 16  # of which the leading principal components are compared
 class RetrievalGenerator:
     name = "retrieval"
 
-    def __init__(self, context_frames: int = 4, ridge_alpha: float = 100.0, candidates: int = 24, jump_cost: float = 0.6, look_weight: float = 1.0):
+    def __init__(self, context_frames: int = 4, ridge_alpha: float = 100.0, candidates: int = 24, jump_cost: float = 0.6, look_weight: float = 1.0, shape_follow: float = 0.5):
         self.context = context_frames
         self.alpha = ridge_alpha
         self.k = candidates
         self.jump_cost = jump_cost
         self.look_weight = look_weight
+        self.shape_follow = shape_follow
 
     def generate(self, req: GenerateRequest) -> GenerateResult:
         usable = np.flatnonzero(req.usable if req.library_frames is None else req.usable & req.library_frames)
@@ -116,8 +117,13 @@ class RetrievalGenerator:
         chosen = np.where(has_target, chosen, -1)
         shown = np.where(has_target, chosen, req.target)
         moves = pose_moves(req.lips, shown, pose[req.target] - pose[shown])
-        mouths = LazyFrames.of_library(req.library, shown)
-        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping, moves=moves)
+        mouths, lips = LazyFrames.of_library(req.library, shown), req.lips[shown]
+        if self.shape_follow > 0:
+            # the filmed mouth taken part of the way to the shape the sound asks for
+            reshape = self.shape_follow * ((predicted - coefs[shown]) @ comps).reshape(len(shown), -1, 2)
+            lips = lips + np.where(has_target[:, None, None], reshape, 0.0)
+            mouths = _reshaped(mouths, req.lips[shown], lips)
+        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=pred_open.astype(np.float32), mapping=mapping, moves=moves, lips=lips.astype(np.float32))
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
         """Every mouth from the source's most closed frame, warped to the opening the dub's
@@ -233,6 +239,13 @@ class RetrievalGenerator:
         for j in range(n_out - 1, 0, -1):
             path[j - 1] = back[j, path[j]]
         return cands[np.arange(n_out), path]
+
+
+def _reshaped(library: LazyFrames | np.ndarray, filmed: np.ndarray, shaped: np.ndarray) -> LazyFrames:
+    """Each output mouth `library[j]`, its lips moved from `filmed[j]` to `shaped[j]` (40, 2, canonical px)."""
+    x0, y0, _, _ = fg.mouth_box(2 * library.shape[1])  # the library holds the lower half of the canonical square
+    corner = np.array([x0, y0], np.float32)
+    return LazyFrames.made(len(filmed), tuple(library.shape[1:]), lambda j: mouth_warp.reshape_lips(np.asarray(library[j]), filmed[j] - corner, shaped[j] - corner))
 
 
 def look_of(library: np.ndarray, usable: np.ndarray) -> np.ndarray:
