@@ -166,6 +166,40 @@ def test_the_speaker_mapping_learns_the_closed_mouth_the_dubs_silences_will_show
     assert np.median(rs) >= 0.6
 
 
+def test_the_speaker_mappings_mouths_open_and_close_as_far_as_the_speakers_own(monkeypatch):
+    """Half of how far this speaker's lips open is not in her sound (a smile, emphasis):
+    a ridge regression leaves that half out, and its mouths moved over a range too narrow
+    (their openings' spread about 0.4 of hers while she speaks). They are spread back out to
+    hers, still following the dub's loudness."""
+    from lipdub.models import retrieval
+
+    monkeypatch.setattr(retrieval, "MIN_SPEAKER_R", -1.0)
+
+    def spread_ratios() -> tuple[float, float]:
+        ratios, rs = [], []
+        for seed in range(4):
+            rng = np.random.default_rng(seed)
+            n = 240
+            src_audio, src_speech, src_loud = _voice(n, rng, range(20, n, 80))
+            gap = np.where(src_speech, np.clip(8 + 4 * src_loud + 2.5 * rng.normal(size=n), 0, None), 0.0)
+            lips = np.stack([_lips(g, 1.0) for g in gap]).astype(np.float32)
+            dub_audio, dub_speech, dub_loud = _voice(n, rng, range(35, n, 50))
+            req = GenerateRequest(
+                library=np.zeros((n, 8, 8, 3), np.uint8), lips=lips, yaw_deg=np.zeros(n), usable=np.ones(n, bool),
+                source_audio=src_audio, source_speech=src_speech, dub_audio=dub_audio, dub_speech=dub_speech, target=np.arange(n),
+            )
+            result = RetrievalGenerator(shape_follow=0.0).generate(req)
+            assert result.mapping == "speaker"
+            ratios.append(result.predicted_opening[dub_speech].std() / mouth_opening(lips)[src_speech].std())
+            rs.append(av_model.correlation(result.predicted_opening[dub_speech], dub_loud[dub_speech]))
+        return float(np.median(ratios)), float(np.median(rs))
+
+    ratio, r = spread_ratios()
+    assert 0.8 <= ratio <= 1.25 and r >= 0.6
+    monkeypatch.setattr(retrieval, "with_spread_of", lambda predicted, reference, where: predicted)
+    assert spread_ratios()[0] < 0.7  # as the ridge predicts them
+
+
 def test_of_two_mouths_as_open_the_sharper_is_shown():
     """Every source mouth has a twin as open, blurred (motion blur, a focus hunt): the shape
     and the opening cannot tell them apart, and without a cost for blur half the chosen

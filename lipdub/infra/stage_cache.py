@@ -37,7 +37,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "audio_clean": 1,
     "face_detect": 2,
     "stabilize": 4,
-    "generate": 33,
+    "generate": 34,
     "enhance": 5,
     "blend": 4,
     "remux": 2,
