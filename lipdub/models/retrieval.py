@@ -78,7 +78,7 @@ LOOK_DIMS = 16  # of which the leading principal components are compared
 class RetrievalGenerator:
     name = "retrieval"
 
-    def __init__(self, context_frames: int = 4, ridge_alpha: float = 100.0, candidates: int = 24, jump_cost: float = 0.6, look_weight: float = 1.0, shape_follow: float = 0.5):
+    def __init__(self, context_frames: int = 2, ridge_alpha: float = 100.0, candidates: int = 24, jump_cost: float = 0.6, look_weight: float = 1.0, shape_follow: float = 0.5):
         self.context = context_frames
         self.alpha = ridge_alpha
         self.k = candidates
