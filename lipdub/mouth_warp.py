@@ -13,6 +13,7 @@ import numpy as np
 
 from lipdub import face_geometry as fg
 
+_OUTER = np.array([fg.LIPS.index(i) for i in fg.LIPS_OUTER])
 _INNER = np.array([fg.LIPS.index(i) for i in fg.LIPS_INNER])
 LOWER_INNER = _INNER[1:10]  # corner 78 excluded, left to right along the lower lip
 UPPER_INNER = _INNER[11:20][::-1]  # left to right along the upper lip
@@ -168,8 +169,9 @@ SHAPE_SIGMA = 0.12  # how far each lip point's move carries along the mouth, a s
 SHAPE_REACH = 0.45  # how far from the lips the skin still follows them (the chin, the cheeks beside the corners)
 FIELD_STEP = 4  # the move is worked out on a grid this many px apart, then smoothly spread to every pixel
 MIN_SHIFT_PX = 0.05  # pixels moved less than this are left as filmed
-_UPPER = np.r_[11:20, 31:40, 0, 10, 20, 30]  # outer and inner upper lip, and the corners
-_LOWER = np.r_[1:10, 21:30, 0, 10, 20, 30]
+_RING_CORNERS = np.r_[_OUTER[[0, 10]], _INNER[[0, 10]]]  # the outer and inner contours' corners
+_UPPER = np.r_[_OUTER[11:20], _INNER[11:20], _RING_CORNERS]  # outer and inner upper lip, and the corners
+_LOWER = np.r_[_OUTER[1:10], _INNER[1:10], _RING_CORNERS]
 
 
 def reshape_lips(patch: np.ndarray, lips: np.ndarray, shaped: np.ndarray) -> np.ndarray:

@@ -119,7 +119,11 @@ class RetrievalGenerator:
         shut_enough[measured] = opening[measured] <= np.percentile(opening[measured], CLOSED_PERCENTILE)
         shut = ~req.dub_speech if req.dub_closures is None else ~req.dub_speech | req.dub_closures
         predicted[shut] = asked[shut] = closed_shape
-        pred_open = mouth_opening((predicted @ comps + mean).reshape(len(predicted), -1, 2))
+
+        def lips_of(c: np.ndarray) -> np.ndarray:  # lip landmarks (n, 40, 2) of PCA coefficients
+            return (c @ comps + mean).reshape(len(c), -1, 2)
+
+        pred_open = mouth_opening(lips_of(predicted))
         p95 = max(float(np.percentile(opening[measured], 95)), 1e-6)
         soft = SOFTNESS_WEIGHT * softness(req.library, req.lips, usable, opening / p95)
         look = look_of(req.library, usable) if self.look_weight > 0 else None
@@ -135,17 +139,14 @@ class RetrievalGenerator:
             reshape = self.shape_follow * ((asked - coefs[shown]) @ comps).reshape(len(shown), -1, 2)
             lips = lips + np.where(has_target[:, None, None], reshape, 0.0)
             mouths = _reshaped(mouths, req.lips[shown], lips)
-        asked_open = mouth_opening((asked @ comps + mean).reshape(len(asked), -1, 2))
-        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=asked_open.astype(np.float32), mapping=mapping, moves=moves, lips=lips.astype(np.float32))
+        return GenerateResult(mouths=mouths, chosen=chosen, predicted_opening=mouth_opening(lips_of(asked)).astype(np.float32), mapping=mapping, moves=moves, lips=lips.astype(np.float32))
 
     def _open_one(self, req: GenerateRequest, usable: np.ndarray) -> GenerateResult:
         """Every mouth from the source's most closed frame, warped to the opening the dub's
         loudness asks for (closed in its silences and on its /p b m/)."""
         opening = mouth_opening(req.lips)
         base = int(usable[np.argmin(opening[usable])])
-        h = req.library.shape[1]
-        x0, y0, _, _ = fg.mouth_box(2 * h)  # the box is the lower half of the canonical square
-        lips = req.lips[base] - [x0, y0]
+        lips = req.lips[base] - library_corner(req.library)
         width = mouth_warp.mouth_width(lips)
         asked = mouth_warp.openings_for(req.dub_audio.mean(axis=1), req.dub_speech, width)
         if req.dub_closures is not None:
@@ -254,10 +255,16 @@ class RetrievalGenerator:
         return cands[np.arange(n_out), path]
 
 
+def library_corner(library: LazyFrames | np.ndarray) -> np.ndarray:
+    """Where the library's patches sit in the canonical face (x, y of their top left): the
+    mouth box, the lower half of the canonical square (generate.canonical_library)."""
+    x0, y0, _, _ = fg.mouth_box(2 * library.shape[1])
+    return np.array([x0, y0])
+
+
 def _reshaped(library: LazyFrames | np.ndarray, filmed: np.ndarray, shaped: np.ndarray) -> LazyFrames:
     """Each output mouth `library[j]`, its lips moved from `filmed[j]` to `shaped[j]` (40, 2, canonical px)."""
-    x0, y0, _, _ = fg.mouth_box(2 * library.shape[1])  # the library holds the lower half of the canonical square
-    corner = np.array([x0, y0], np.float32)
+    corner = library_corner(library).astype(np.float32)
     return LazyFrames.made(len(filmed), tuple(library.shape[1:]), lambda j: mouth_warp.reshape_lips(np.asarray(library[j]), filmed[j] - corner, shaped[j] - corner))
 
 
@@ -283,10 +290,10 @@ def softness(library: np.ndarray, lips: np.ndarray, usable: np.ndarray, opened: 
     the opening (an open mouth shows teeth and reads sharper, so sharpness alone would
     pick open mouths). 0 where a mouth is as sharp as its opening predicts or sharper."""
     h, w = library.shape[1:3]
-    x0, y0, _, _ = fg.mouth_box(2 * h)  # the library is the lower half of the canonical square
+    corner = library_corner(library)
     sharp = np.full(len(lips), np.nan)
     for i in usable:
-        (a, b), (c, d) = np.floor(lips[i].min(axis=0) - [x0, y0]).astype(int), np.ceil(lips[i].max(axis=0) - [x0, y0]).astype(int)
+        (a, b), (c, d) = np.floor(lips[i].min(axis=0) - corner).astype(int), np.ceil(lips[i].max(axis=0) - corner).astype(int)
         box = np.asarray(library[i, max(b, 0) : min(d, h), max(a, 0) : min(c, w)])  # the lips' box alone off the memory-mapped library
         if box.shape[0] > 2 and box.shape[1] > 2:
             sharp[i] = np.log(cv2.Laplacian(cv2.cvtColor(box, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var() + 1e-3)
