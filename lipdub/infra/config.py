@@ -96,6 +96,7 @@ class EnhanceConfig(_Section):
     backend: str = "classical"
     sharpen: float = Field(0.15, ge=0.0, description="unsharp-mask amount (more makes lips harder than the source)")
     match_lips: bool = Field(True, description="give red lips the lightness of the target frame's lips, not only its skin's")
+    shading: float = Field(0.05, ge=0.0, description="match the light across the lower face to the target frame's, smoothed over this share of the mouth patch's width (0: one match for the whole region)")
     weights: Path | None = None
 
 

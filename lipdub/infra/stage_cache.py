@@ -38,7 +38,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "face_detect": 2,
     "stabilize": 4,
     "generate": 34,
-    "enhance": 5,
+    "enhance": 6,
     "blend": 4,
     "remux": 2,
     "drift": 21,

@@ -78,7 +78,7 @@ def generator(cfg: Any) -> Any:
 def enhancer(cfg: Any) -> Any:
     """The enhancer an EnhanceConfig names, with that backend's settings."""
     if cfg.backend == "classical":
-        return get_model("enhancer", "classical", sharpen=cfg.sharpen, match_lips=cfg.match_lips)
+        return get_model("enhancer", "classical", sharpen=cfg.sharpen, match_lips=cfg.match_lips, shading=cfg.shading)
     return get_model("enhancer", cfg.backend, weights=str(cfg.weights) if cfg.weights else None)
 
 
