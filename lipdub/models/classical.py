@@ -32,9 +32,9 @@ class ClassicalEnhancer:
 
     # shading: the light's scale, a share of the patch's width. At 0.05 quality.py's
     # frame-to-frame change within 1.2x went from 23 to 28 of 30 dubs (anchor-man's six
-    # 1.32-1.48x -> 1.12-1.24x: his face turns in the window's light); at 0.02 the
-    # canonical mouths moved a little less still, but at a few px the "light" carries the
-    # target frame's own folds and jaw line
+    # 1.32-1.48x -> 1.12-1.24x: the light on his lower face differs from frame to frame);
+    # at 0.02 the canonical mouths moved a little less still, but at a few px the "light"
+    # carries the target frame's own folds and jaw line
     def __init__(self, sharpen: float = 0.4, match_lips: bool = True, shading: float = 0.05):
         self.sharpen = sharpen
         self.match_lips = match_lips
