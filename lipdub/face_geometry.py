@@ -14,6 +14,7 @@ LIPS_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 
 LIPS_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
 LIPS = LIPS_OUTER + LIPS_INNER
 JAW = [132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361]
+CHIN = JAW.index(152)
 NOSE_BASE = [98, 97, 2, 326, 327]
 # Points that move with the skull, not with the mouth or eyelids.
 STABLE = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 234, 454, 127, 356, 10, 151, 9]
@@ -103,6 +104,19 @@ def mask_jaw(target_jaw: np.ndarray, mouth_jaw: np.ndarray) -> np.ndarray:
     inner = np.abs(target_jaw[:, 0] - centre) <= np.abs(mouth_jaw[:, 0] - centre)
     sides = np.where(inner, target_jaw[:, 0], mouth_jaw[:, 0])
     return np.stack([sides, np.maximum(target_jaw[:, 1], mouth_jaw[:, 1])], axis=1)
+
+
+def fitted_jaw(target_jaw: np.ndarray, mouth_jaw: np.ndarray) -> np.ndarray:
+    """Where a pasted lower face's jaw should land on the target frame.
+
+    Across, the target's own jaw everywhere (how the head is turned is the target's);
+    down, the target's at the sides, the mouth's own at the chin, which drops and rises
+    with the mouth's opening, and between the two smoothly. A mouth filmed with the head
+    turned or tipped otherwise showed its own jaw line inside the mask a little way
+    from the target's just outside it: a second jaw line."""
+    off = np.clip((np.abs(np.arange(len(target_jaw)) - CHIN) - 1) / 4, 0, 1)
+    down = off * off * (3 - 2 * off)
+    return np.stack([target_jaw[:, 0], mouth_jaw[:, 1] + down * (target_jaw[:, 1] - mouth_jaw[:, 1])], axis=1)
 
 
 def lower_face_mask(jaw: np.ndarray, nose_base: np.ndarray, size: int, feather_px: float) -> np.ndarray:

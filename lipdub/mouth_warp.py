@@ -174,6 +174,40 @@ _UPPER = np.r_[_OUTER[11:20], _INNER[11:20], _RING_CORNERS]  # outer and inner u
 _LOWER = np.r_[_OUTER[1:10], _INNER[1:10], _RING_CORNERS]
 
 
+JAW_SIGMA = 0.15  # how far each jaw point's move carries along the jaw, a share of the mouth's width
+JAW_REACH = 0.3  # how far from the jaw the skin still follows it
+LIP_HOLD = 0.05  # within this share of the width of the lips (and a grid step) nothing moves
+LIP_EASE = 0.25  # beyond it, the skin takes the jaw's move in full over this share of the width
+
+
+def fit_jaw(patch: np.ndarray, jaw: np.ndarray, fitted: np.ndarray, lips: np.ndarray) -> np.ndarray:
+    """`patch` (h, w, 3) with its jaw line (17, 2, patch pixels) moved to `fitted`
+    (face_geometry.fitted_jaw), its lips (40, 2) left where they are: the skin between
+    stretches, the neck and background beyond the jaw move with it."""
+    moved = (jaw - fitted).astype(np.float32)  # where the content at each fitted point comes from
+    if float(np.abs(moved).max()) < 0.25 or not np.isfinite(moved).all():
+        return patch.copy()
+    h, w = patch.shape[:2]
+    width = max(mouth_width(lips), 1.0)
+    gx, gy = _coarse_grid(h, w)
+    d2 = (gx[..., None] - fitted[:, 0]) ** 2 + (gy[..., None] - fitted[:, 1]) ** 2
+    to_lips = np.sqrt(((gx[..., None] - lips[:, 0]) ** 2 + (gy[..., None] - lips[:, 1]) ** 2).min(axis=2))
+    ease = np.clip((to_lips - LIP_HOLD * width - FIELD_STEP) / (LIP_EASE * width), 0, 1)
+    near = np.exp(-d2 / (2 * (JAW_SIGMA * width) ** 2))
+    weight = np.exp(-d2.min(axis=2) / (2 * (JAW_REACH * width) ** 2)) * ease * ease * (3 - 2 * ease)
+    coarse = (near @ moved) / np.maximum(near.sum(axis=2, keepdims=True), 1e-12) * weight[..., None]
+    field = cv2.resize(coarse.astype(np.float32), (gx.shape[1] * FIELD_STEP, gx.shape[0] * FIELD_STEP), interpolation=cv2.INTER_LINEAR)[:h, :w]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    warped = cv2.remap(patch, xs + field[..., 0], ys + field[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    still = (np.abs(field).max(axis=2) < MIN_SHIFT_PX)[..., None]  # the lips and what the move does not reach stay as filmed, bit for bit
+    return np.where(still, patch, warped)
+
+
+def _coarse_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of a grid FIELD_STEP px apart over an h x w patch, each point where cv2.resize puts it."""
+    return np.meshgrid(np.arange(-(-w // FIELD_STEP), dtype=np.float32) * FIELD_STEP + (FIELD_STEP - 1) / 2, np.arange(-(-h // FIELD_STEP), dtype=np.float32) * FIELD_STEP + (FIELD_STEP - 1) / 2)
+
+
 def reshape_lips(patch: np.ndarray, lips: np.ndarray, shaped: np.ndarray) -> np.ndarray:
     """`patch` (h, w, 3) with its lips (40, 2, patch pixels) moved to `shaped`.
 
@@ -189,7 +223,7 @@ def reshape_lips(patch: np.ndarray, lips: np.ndarray, shaped: np.ndarray) -> np.
     h, w = patch.shape[:2]
     width = max(mouth_width(shaped), 1.0)
     # the smooth parts on a coarse grid (its points where cv2.resize puts them), spread to every pixel
-    gx, gy = np.meshgrid(np.arange(-(-w // FIELD_STEP), dtype=np.float32) * FIELD_STEP + (FIELD_STEP - 1) / 2, np.arange(-(-h // FIELD_STEP), dtype=np.float32) * FIELD_STEP + (FIELD_STEP - 1) / 2)
+    gx, gy = _coarse_grid(h, w)
     d2 = (gx[..., None] - shaped[:, 0]) ** 2 + (gy[..., None] - shaped[:, 1]) ** 2  # from each grid point to the lips as shaped
     fade = np.exp(-d2.min(axis=2) / (2 * (SHAPE_REACH * width) ** 2))[..., None]
 

@@ -30,3 +30,14 @@ def test_mask_stays_inside_the_target_face_sides():
     cols = np.flatnonzero(mask.max(axis=0) > 0.01) + x0
     assert cols.min() >= 128 - 60 - 9 and cols.max() <= 128 + 60 + 9
     assert mask.max() > 0.99
+
+
+def test_a_pasted_jaw_lands_on_the_targets_sides_and_keeps_its_own_chin_height():
+    target = _jaw(128, 230, 60)
+    mouth = _jaw(140, 215, 52)  # filmed with the head turned, the mouth closed: the chin higher
+    landed = fg.fitted_jaw(target, mouth)
+    assert np.allclose(landed[:, 0], target[:, 0])  # across, where the target's head puts it
+    sides = [0, 1, 2, 3, 13, 14, 15, 16]
+    assert np.allclose(landed[sides, 1], target[sides, 1])
+    assert landed[fg.CHIN, 1] == mouth[fg.CHIN, 1]  # the chin rises with the closed mouth
+    assert np.all(np.diff(landed[: fg.CHIN + 1, 1]) >= -1e-6)  # down the side to the chin, no kink back up

@@ -89,3 +89,39 @@ def test_a_mouth_already_shaped_as_asked_is_left_as_filmed():
     lips = _with_outer_lips(_lips(upper_arch=4, lower_drop=6))
     face = _face(lips)
     assert (mw.reshape_lips(face, lips, lips + 0.1) == face).all()
+
+
+def _jawed_face(lips: np.ndarray, jaw: np.ndarray) -> np.ndarray:
+    """_face on a 160 px tall patch, dark background beyond the jaw line (17 points, left to right, chin in the middle)."""
+    img = np.zeros((160, 200, 3), np.uint8)
+    img[:] = SKIN
+    img[:120] = _face(lips)
+    rows, cols = np.mgrid[0:160, 0:200]
+    left = np.interp(rows, jaw[:9, 1], jaw[:9, 0])  # the left side, down to the chin
+    right = np.interp(rows, jaw[8:, 1][::-1], jaw[8:, 0][::-1])
+    img[(cols < left) | (cols > right) | (rows > jaw[:, 1].max())] = (20, 30, 40)
+    return img
+
+
+def _skin_edges(img: np.ndarray, row: int) -> tuple[int, int]:
+    """The first and last column of skin on a row: where the face's sides are."""
+    skin = np.flatnonzero(np.abs(img[row].astype(int) - SKIN).sum(axis=1) < 40)
+    return int(skin.min()), int(skin.max())
+
+
+def test_a_jaw_line_moved_to_the_targets_lands_there_and_the_lips_stay_as_filmed():
+    lips = _with_outer_lips(_lips(upper_arch=4, lower_drop=6))
+    angles = np.linspace(0, np.pi, 17)
+    jaw = np.stack([CX - 80 * np.cos(angles), 30 + 110 * np.sin(angles)], axis=1).astype(np.float32)  # chin at row 140
+    face = _jawed_face(lips, jaw)
+    fitted = jaw.copy()
+    fitted[12:, 0] += 6  # the target's right cheek 6 px further out
+    out = mw.fit_jaw(face, jaw, fitted, lips)
+    row = int(round(jaw[14, 1]))
+    (left_before, right_before), (left_after, right_after) = _skin_edges(face, row), _skin_edges(out, row)
+    assert abs(right_after - (right_before + 6)) <= 1.5
+    assert left_after == left_before  # the left side was not asked to move
+    x0, y0 = (lips.min(axis=0) - 2).astype(int)
+    x1, y1 = (lips.max(axis=0) + 3).astype(int)
+    assert (out[y0:y1, x0:x1] == face[y0:y1, x0:x1]).all()  # the lips, bit for bit
+    assert (mw.fit_jaw(face, jaw, jaw + 0.1, lips) == face).all()  # a jaw already in place: nothing moves

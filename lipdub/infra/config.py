@@ -87,6 +87,7 @@ class GenerateConfig(_Section):
     look_weight: float = Field(1.0, ge=0.0, description="cost of a cut between two source frames per mean difference in how their lower faces look (light, shadow); 0: shapes alone")
     shape_follow: float = Field(0.5, ge=0.0, le=1.0, description="how far each chosen source mouth is warped towards the lip shape the dub's sound asks for (0: shown as filmed, 1: all the way)")
     mask_feather_px: float = Field(9.0, description="feather of the lower-face mask written with each mouth, canonical px")
+    fit_jaw: bool = Field(True, description="warp each pasted lower face so its jaw line lands on the target frame's (no second jaw line where the heads were turned or tipped differently)")
     close_bilabials: bool = Field(True, description="close the lips on /p b m/ of the dub, found by a phone recogniser (pocketsphinx)")
     dub_language: str | None = Field(None, description="language of the dub ('en', 'fr', ...); English /p b m/ are found from recognised words, others by phones alone")
     weights: Path | None = None

@@ -37,7 +37,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "audio_clean": 1,
     "face_detect": 2,
     "stabilize": 4,
-    "generate": 34,
+    "generate": 35,
     "enhance": 6,
     "blend": 4,
     "remux": 2,

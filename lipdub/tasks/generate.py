@@ -7,6 +7,7 @@ generated mouths, the library, the blend masks and the selection.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +16,10 @@ import numpy as np
 from pydantic import BaseModel
 
 from lipdub import face_geometry as fg
-from lipdub import media, phones
+from lipdub import media, mouth_warp, phones
 from lipdub.audio_features import log_mel_frames, speech_mask_frames
 from lipdub.infra.config import GenerateConfig, SyncMode
-from lipdub.models.base import GenerateRequest, LazyFrames
+from lipdub.models.base import GenerateRequest, GenerateResult, LazyFrames
 from lipdub.models import registry
 from lipdub.sync import measure_sync
 from lipdub.tasks.probe import ProbeRecord
@@ -150,17 +151,17 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     )
     generator = registry.generator(cfg)
     result = generator.generate(request)
+    mouths, mouth_jaws = fit_jaws(result, lm, timeline.source_index, size) if cfg.fit_jaw else (result.mouths, moved_jaws(result, lm, timeline.n_frames))
 
     def mask(j: int) -> np.ndarray:
-        t, c = timeline.source_index[j], result.chosen[j]
-        if c < 0:
+        if result.chosen[j] < 0:
             return np.zeros(result.mouths.shape[1:3], np.uint8)
-        mouth_jaw = lm["jaw"][c] if result.moves is None else fg.apply(result.moves[j], lm["jaw"][c])  # where the mouth was moved to
-        jaw = fg.mask_jaw(lm["jaw"][t], mouth_jaw)
+        t = timeline.source_index[j]
+        jaw = fg.mask_jaw(lm["jaw"][t], mouth_jaws[j])
         return np.round(fg.lower_face_mask(jaw, lm["nose"][t], size, cfg.mask_feather_px) * 255).astype(np.uint8)
 
     write_frames(out_dir / "masks.npy", LazyFrames.made(timeline.n_frames, result.mouths.shape[1:3], mask))
-    write_frames(out_dir / "mouths.npy", result.mouths)
+    write_frames(out_dir / "mouths.npy", mouths)
     np.savez_compressed(
         out_dir / "selection.npz", target=timeline.source_index, chosen=result.chosen, predicted_opening=result.predicted_opening, dub_speech=dub_speech,
         dub_closures=np.zeros(timeline.n_frames, bool) if closures is None else closures, fps=timeline.fps, audio_duration_s=timeline.audio_duration_s,
@@ -182,6 +183,32 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         bilabial_frames=0 if closures is None else int(closures.sum()),
         source_offset_frames=0.0 if sound is None else sound.offset_frames,
     )
+
+
+def moved_jaws(result: GenerateResult, lm: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """(n, 17, 2) each mouth's own jaw line where its move puts it on the target frame (canonical)."""
+    jaws = lm["jaw"][np.maximum(result.chosen, 0)]
+    return jaws if result.moves is None else np.einsum("nij,nkj->nki", result.moves[:, :, :2], jaws) + result.moves[:, None, :, 2]
+
+
+def fit_jaws(result: GenerateResult, lm: Mapping[str, np.ndarray], target: np.ndarray, size: int) -> tuple[LazyFrames, np.ndarray]:
+    """Each generated mouth warped so its jaw line lands on its target frame's
+    (face_geometry.fitted_jaw), and where each jaw lands (for the masks)."""
+    n = len(target)
+    moves = np.tile(np.eye(2, 3), (n, 1, 1)) if result.moves is None else result.moves
+    own = moved_jaws(result, lm, n)
+    landed = np.stack([fg.fitted_jaw(lm["jaw"][t], o) for t, o in zip(target, own)]) if n else own
+    corner = np.array(fg.mouth_box(size)[:2], np.float32)
+    lips = lm["lips"][np.maximum(result.chosen, 0)] if result.lips is None else result.lips
+
+    def make(j: int) -> np.ndarray:
+        patch, c = np.asarray(result.mouths[j]), result.chosen[j]
+        if c < 0 or not np.isfinite(landed[j]).all():
+            return patch
+        back = fg.apply(fg.invert(moves[j]), landed[j])  # in the mouth's own canonical face, before its move
+        return mouth_warp.fit_jaw(patch, lm["jaw"][c] - corner, back - corner, lips[j] - corner)
+
+    return LazyFrames.made(n, result.mouths.shape[1:], make), np.where((result.chosen >= 0)[:, None, None], landed, own)
 
 
 def run_generate(clip: ClipRun) -> GenerateRecord:
