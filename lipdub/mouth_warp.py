@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.spatial.distance import cdist
 
 from lipdub import face_geometry as fg
 
@@ -190,17 +191,17 @@ def fit_jaw(patch: np.ndarray, jaw: np.ndarray, fitted: np.ndarray, lips: np.nda
     h, w = patch.shape[:2]
     width = max(mouth_width(lips), 1.0)
     gx, gy = _coarse_grid(h, w)
-    d2 = (gx[..., None] - fitted[:, 0]) ** 2 + (gy[..., None] - fitted[:, 1]) ** 2
-    to_lips = np.sqrt(((gx[..., None] - lips[:, 0]) ** 2 + (gy[..., None] - lips[:, 1]) ** 2).min(axis=2))
-    ease = np.clip((to_lips - LIP_HOLD * width - FIELD_STEP) / (LIP_EASE * width), 0, 1)
+    grid = np.c_[gx.ravel(), gy.ravel()]
+    d2 = cdist(grid, fitted, "sqeuclidean")  # (grid points, 17)
+    ease = np.clip((cdist(grid, lips).min(axis=1) - LIP_HOLD * width - FIELD_STEP) / (LIP_EASE * width), 0, 1)
     near = np.exp(-d2 / (2 * (JAW_SIGMA * width) ** 2))
-    weight = np.exp(-d2.min(axis=2) / (2 * (JAW_REACH * width) ** 2)) * ease * ease * (3 - 2 * ease)
-    coarse = (near @ moved) / np.maximum(near.sum(axis=2, keepdims=True), 1e-12) * weight[..., None]
+    weight = np.exp(-d2.min(axis=1) / (2 * (JAW_REACH * width) ** 2)) * ease * ease * (3 - 2 * ease)
+    coarse = ((near @ moved) / np.maximum(near.sum(axis=1), 1e-12)[:, None] * weight[:, None]).reshape(*gx.shape, 2)
     field = cv2.resize(coarse.astype(np.float32), (gx.shape[1] * FIELD_STEP, gx.shape[0] * FIELD_STEP), interpolation=cv2.INTER_LINEAR)[:h, :w]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     warped = cv2.remap(patch, xs + field[..., 0], ys + field[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    still = (np.abs(field).max(axis=2) < MIN_SHIFT_PX)[..., None]  # the lips and what the move does not reach stay as filmed, bit for bit
-    return np.where(still, patch, warped)
+    still = (np.abs(field[..., 0]) < MIN_SHIFT_PX) & (np.abs(field[..., 1]) < MIN_SHIFT_PX)  # the lips and what the move does not reach stay as filmed, bit for bit
+    return np.where(still[..., None], patch, warped)
 
 
 def _coarse_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:

@@ -90,7 +90,13 @@ class GenerateConfig(_Section):
     fit_jaw: bool = Field(True, description="warp each pasted lower face so its jaw line lands on the target frame's (no second jaw line where the heads were turned or tipped differently)")
     close_bilabials: bool = Field(True, description="close the lips on /p b m/ of the dub, found by a phone recogniser (pocketsphinx)")
     dub_language: str | None = Field(None, description="language of the dub ('en', 'fr', ...); English /p b m/ are found from recognised words, others by phones alone")
-    weights: Path | None = None
+    weights: Path | None = Field(None, description="checkpoint of a learned backend (wav2lip: the 96 px Wav2Lip generator in its release format); never downloaded")
+
+    @model_validator(mode="after")
+    def _learned_needs_weights(self) -> GenerateConfig:
+        if self.backend != "retrieval" and self.weights is None:
+            raise ValueError(f"the {self.backend} backend needs generate.weights (its checkpoint); lipdub downloads none")
+        return self
 
 
 class EnhanceConfig(_Section):

@@ -53,6 +53,11 @@ class GenerateRequest:
     dub_closures: np.ndarray | None = None  # (n_out,) bool: the dub's /p b m/, where the lips must close
     measured: np.ndarray | None = None  # (n_source,) bool: lips found on the frame itself, not interpolated (default: all)
     pose_points: np.ndarray | None = None  # (n_source, k, 2) canonical face_geometry.POSE_POINTS: how the head is pitched and turned
+    # for learned generators, which draw from pixels and sound themselves:
+    faces: np.ndarray | None = None  # (n_source, s, s, 3) each source frame's whole canonical face at the generator's `face_size`
+    dub_wave: np.ndarray | None = None  # (samples,) the dub's analysis audio, mono
+    dub_rate: int = 16000
+    fps: float | None = None  # the output's frame rate
 
 
 @dataclass(frozen=True)
@@ -84,9 +89,11 @@ class LazyFrames:
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, key: int | slice) -> np.ndarray:
+    def __getitem__(self, key: int | slice | np.ndarray) -> np.ndarray:
         if isinstance(key, slice):
             return self.take(np.arange(self.n)[key])
+        if isinstance(key, np.ndarray):  # frame indices, as an array's fancy index
+            return self.take(key)
         return self.take(np.array([key]))[0]
 
 

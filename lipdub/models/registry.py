@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from lipdub import LipdubError
@@ -31,6 +32,14 @@ def _retrieval_generator(**kw: Any) -> Any:
     return RetrievalGenerator(**kw)
 
 
+def _wav2lip_generator(**kw: Any) -> Any:
+    try:
+        from lipdub.models.wav2lip import Wav2LipGenerator
+    except ImportError as exc:  # torch is an extra: the default path needs none
+        raise LipdubError("generate.backend", f"wav2lip needs PyTorch ({exc.name} is not installed): pip install 'lipdub[learned]'") from exc
+    return Wav2LipGenerator(**kw)
+
+
 def _classical_enhancer(**kw: Any) -> Any:
     from lipdub.models.classical import ClassicalEnhancer
 
@@ -40,7 +49,7 @@ def _classical_enhancer(**kw: Any) -> Any:
 BACKENDS: dict[str, dict[str, Callable[..., Any]]] = {
     "detector": {"mediapipe": _mediapipe_detector},
     "landmarker": {"mediapipe": _mediapipe_landmarker},
-    "generator": {"retrieval": _retrieval_generator},
+    "generator": {"retrieval": _retrieval_generator, "wav2lip": _wav2lip_generator},
     "enhancer": {"classical": _classical_enhancer},
 }
 
@@ -48,15 +57,24 @@ LOADS: dict[tuple[str, str], int] = {}  # how many times each model was construc
 
 
 @lru_cache(maxsize=None)
-def _load(kind: str, name: str, params: tuple[tuple[str, Any], ...]) -> Any:
+def _load(kind: str, name: str, params: tuple[tuple[str, Any], ...], stamp: tuple[int, int] | None) -> Any:
     LOADS[(kind, name)] = LOADS.get((kind, name), 0) + 1
     return BACKENDS[kind][name](**dict(params))
+
+
+def _stamp(weights: Any) -> tuple[int, int] | None:
+    """A weights file's size and modification time: new weights at the same path load afresh."""
+    try:
+        st = Path(weights).stat() if weights else None
+    except OSError:
+        return None
+    return None if st is None else (st.st_size, st.st_mtime_ns)
 
 
 def get_model(kind: str, name: str, **params: Any) -> Any:
     if name not in BACKENDS.get(kind, {}):
         raise LipdubError(name, f"unknown {kind} backend (known: {', '.join(BACKENDS.get(kind, {}))})")
-    return _load(kind, name, tuple(sorted(params.items())))
+    return _load(kind, name, tuple(sorted(params.items())), _stamp(params.get("weights")))
 
 
 def detector(cfg: Any) -> Any:

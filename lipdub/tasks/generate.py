@@ -46,17 +46,21 @@ class GenerateRecord(BaseModel):
     source_offset_frames: float  # the source's own sound against its lips, which its mapping learned without
 
 
-def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int, out: Path | None = None) -> np.ndarray:
+def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int, out: Path | None = None, whole_face: int | None = None) -> np.ndarray:
     """Every source frame's lower face warped into the canonical mouth box (written to the
-    .npy file `out` as it is made, and returned mapped from it, when given)."""
-    x0, y0, x1, y1 = fg.mouth_box(size)
-    shift = np.array([[1, 0, -x0], [0, 1, -y0]], np.float32)
-    shape = (stream.n_frames, y1 - y0, x1 - x0, 3)
+    .npy file `out` as it is made, and returned mapped from it, when given); with
+    `whole_face`, its whole canonical face instead, at that many px square."""
+    x0, y0, x1, y1 = fg.mouth_box(size) if whole_face is None else (0, 0, size, size)
+    scale = 1.0 if whole_face is None else whole_face / size
+    place = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+    out_w, out_h = (x1 - x0, y1 - y0) if whole_face is None else (whole_face, whole_face)
+    shape = (stream.n_frames, out_h, out_w, 3)
     library = np.zeros(shape, np.uint8) if out is None else np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=shape)
+    flags = cv2.INTER_CUBIC if whole_face is None else cv2.INTER_AREA
     for i, rgb in media.read_frames(video, stream):
         if usable[i]:
-            m = shift @ np.vstack([to_canonical[i], [0, 0, 1]])
-            library[i] = cv2.warpAffine(rgb, m, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            m = place @ np.vstack([to_canonical[i], [0, 0, 1]])
+            library[i] = cv2.warpAffine(rgb, m, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     if out is not None:
         library.flush()
     return library
@@ -148,8 +152,11 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
         source_audio=None if sound is None else sound.mel, source_speech=None if sound is None else sound.speech,
         dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index, dub_closures=closures, measured=lm["measured"],
         pose_points=fg.canonical_points(lm["landmarks"], lm["to_canonical"], fg.POSE_POINTS),
+        dub_wave=dub, dub_rate=rate, fps=timeline.fps,
     )
     generator = registry.generator(cfg)
+    if face_size := getattr(generator, "face_size", None):  # a learned generator draws on whole faces
+        request.faces = canonical_library(video, stream, lm["to_canonical"], usable, size, out_dir / "faces.npy", whole_face=face_size)
     result = generator.generate(request)
     mouths, mouth_jaws = fit_jaws(result, lm, timeline.source_index, size) if cfg.fit_jaw else (result.mouths, moved_jaws(result, lm, timeline.n_frames))
 
@@ -201,14 +208,18 @@ def fit_jaws(result: GenerateResult, lm: Mapping[str, np.ndarray], target: np.nd
     corner = np.array(fg.mouth_box(size)[:2], np.float32)
     lips = lm["lips"][np.maximum(result.chosen, 0)] if result.lips is None else result.lips
 
-    def make(j: int) -> np.ndarray:
-        patch, c = np.asarray(result.mouths[j]), result.chosen[j]
+    def fit(j: int, patch: np.ndarray) -> np.ndarray:
+        c = result.chosen[j]
         if c < 0 or not np.isfinite(landed[j]).all():
             return patch
         back = fg.apply(fg.invert(moves[j]), landed[j])  # in the mouth's own canonical face, before its move
         return mouth_warp.fit_jaw(patch, lm["jaw"][c] - corner, back - corner, lips[j] - corner)
 
-    return LazyFrames.made(n, result.mouths.shape[1:], make), np.where((result.chosen >= 0)[:, None, None], landed, own)
+    def take(idx: np.ndarray) -> np.ndarray:  # a block at a time, as the generator's own mouths are made
+        made = np.asarray(result.mouths[idx])
+        return np.stack([fit(int(j), p) for j, p in zip(idx, made)]) if len(idx) else made
+
+    return LazyFrames(n, tuple(result.mouths.shape[1:]), take), np.where((result.chosen >= 0)[:, None, None], landed, own)
 
 
 def run_generate(clip: ClipRun) -> GenerateRecord:
@@ -217,7 +228,8 @@ def run_generate(clip: ClipRun) -> GenerateRecord:
     at = clip.layout.artifact
     cfg = clip.config
     return clip.run(
-        "generate", ["generate", "remux.sync_mode"], ["probe", "audio_clean", "stabilize"], [], GenerateRecord,
+        # a learned backend's checkpoint by its content: new weights at the same path redo the stage
+        "generate", ["generate", "remux.sync_mode"], ["probe", "audio_clean", "stabilize"], [cfg.generate.weights] if cfg.generate.weights else [], GenerateRecord,
         # one call, but on the engine: the generator's model lives where the others do
         lambda out: clip.engine.map(generate, [(clip.video, probe_rec, stream, at("stabilize", "landmarks.npz"), at("audio_clean", "analysis.wav"), at("audio_clean", "source_analysis.wav"), out, cfg.generate, cfg.remux.sync_mode)])[0],
     )
