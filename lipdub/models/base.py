@@ -54,7 +54,7 @@ class GenerateRequest:
     measured: np.ndarray | None = None  # (n_source,) bool: lips found on the frame itself, not interpolated (default: all)
     pose_points: np.ndarray | None = None  # (n_source, k, 2) canonical face_geometry.POSE_POINTS: how the head is pitched and turned
     # for learned generators, which draw from pixels and sound themselves:
-    faces: np.ndarray | None = None  # (n_source, s, s, 3) each source frame's whole canonical face at the generator's `face_size`
+    faces: np.ndarray | None = None  # (n_source, s, s, 3) each source frame's face, the generator's `face_box` of the canonical face at its `face_size`
     dub_wave: np.ndarray | None = None  # (samples,) the dub's analysis audio, mono
     dub_rate: int = 16000
     fps: float | None = None  # the output's frame rate

@@ -5,8 +5,8 @@ release format loads as it is: a dict whose "state_dict" holds the weights, thei
 names with or without DataParallel's "module." prefix. Nothing is downloaded: without a
 checkpoint the backend refuses to load.
 
-Each output frame's target face (the whole canonical face, 96 px, its lower half
-blanked, beside the same face whole) and 0.2 s of the dub's mel spectrogram from that
+Each output frame's target face (forehead to chin of the canonical face, 96 px, its
+lower half blanked, beside the same face whole) and 0.2 s of the dub's mel spectrogram from that
 frame on give a new face; its lower half is the mouth, landing in the canonical mouth
 box as any generator's mouths do, for enhance and blend to finish.
 """
@@ -26,6 +26,10 @@ from lipdub import face_geometry as fg
 from lipdub.models.base import GenerateRequest, GenerateResult, LazyFrames
 
 FACE_SIZE = 96  # px: the network's input and output face
+# the square of the canonical face it sees (shares of the side: x0, y0, x1, y1): forehead
+# to just below the chin, as the face detector's crops it was trained on frame a face
+# (the canonical face spans 0.12-0.88 of the side from hairline to chin)
+FACE_BOX = (0.1, 0.12, 0.9, 0.92)
 MEL_RATE, MEL_BANDS, MEL_STEPS = 16000, 80, 16  # its audio: 80 mel bands, 80 columns a second, 0.2 s a frame
 BATCH = 32  # faces per forward pass
 
@@ -149,7 +153,7 @@ def mel_windows(mel: np.ndarray, n: int, fps: float) -> np.ndarray:
 
 class Wav2LipGenerator:
     name = "wav2lip"
-    face_size = FACE_SIZE  # the generate stage hands over each source frame's whole canonical face at this size
+    face_size, face_box = FACE_SIZE, FACE_BOX  # the generate stage hands over each source frame's face, this box of it at this size
 
     def __init__(self, weights: str | None = None):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -177,7 +181,12 @@ class Wav2LipGenerator:
         mels = mel_windows(mel_spectrogram(req.dub_wave, req.dub_rate), n, req.fps)
         h, w = req.library.shape[1:3]
         size = 2 * h  # the canonical face's side: the mouth box is its lower half
-        x0, _, x1, _ = fg.mouth_box(size)
+        mx0, my0, _, _ = fg.mouth_box(size)
+        # where the lower half the network draws lands in the mouth box (patch px), cut to it
+        bx0, by0, bx1, by1 = FACE_BOX
+        left, top = round(bx0 * size) - mx0, round((by0 + by1) / 2 * size) - my0
+        drawn_w, drawn_h = round((bx1 - bx0) * size), round((by1 - by0) / 2 * size)
+        rows, cols = slice(max(top, 0), min(top + drawn_h, h)), slice(max(left, 0), min(left + drawn_w, w))
 
         def take(idx: np.ndarray) -> np.ndarray:
             patches = np.stack([np.asarray(req.library[req.target[j]]) for j in idx]) if len(idx) else np.zeros((0, h, w, 3), np.uint8)
@@ -185,8 +194,8 @@ class Wav2LipGenerator:
             if mine:
                 made = self.faces_for(np.stack([np.asarray(req.faces[req.target[idx[k]]]) for k in mine]), mels[idx[mine]])
                 for k, face in zip(mine, made):
-                    lower = cv2.resize(face[FACE_SIZE // 2 :], (size, h), interpolation=cv2.INTER_CUBIC)
-                    patches[k] = lower[:, x0:x1]
+                    lower = cv2.resize(face[FACE_SIZE // 2 :], (drawn_w, drawn_h), interpolation=cv2.INTER_CUBIC)
+                    patches[k, rows, cols] = lower[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
             return patches
 
         chosen = np.where(has_face, req.target, -1)

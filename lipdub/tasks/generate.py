@@ -46,17 +46,21 @@ class GenerateRecord(BaseModel):
     source_offset_frames: float  # the source's own sound against its lips, which its mapping learned without
 
 
-def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int, out: Path | None = None, whole_face: int | None = None) -> np.ndarray:
+def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int, out: Path | None = None, face: tuple[tuple[float, float, float, float], int] | None = None) -> np.ndarray:
     """Every source frame's lower face warped into the canonical mouth box (written to the
-    .npy file `out` as it is made, and returned mapped from it, when given); with
-    `whole_face`, its whole canonical face instead, at that many px square."""
-    x0, y0, x1, y1 = fg.mouth_box(size) if whole_face is None else (0, 0, size, size)
-    scale = 1.0 if whole_face is None else whole_face / size
+    .npy file `out` as it is made, and returned mapped from it, when given). With `face`
+    ((x0, y0, x1, y1) as shares of the canonical side, and a side in px), that square of
+    the canonical face instead, at that size: what a learned generator draws on."""
+    if face is None:
+        x0, y0, x1, y1 = fg.mouth_box(size)
+        scale, out_w, out_h, flags = 1.0, x1 - x0, y1 - y0, cv2.INTER_CUBIC
+    else:
+        (fx0, fy0, fx1, _), side = face
+        x0, y0 = fx0 * size, fy0 * size
+        scale, out_w, out_h, flags = side / ((fx1 - fx0) * size), side, side, cv2.INTER_AREA
     place = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
-    out_w, out_h = (x1 - x0, y1 - y0) if whole_face is None else (whole_face, whole_face)
     shape = (stream.n_frames, out_h, out_w, 3)
     library = np.zeros(shape, np.uint8) if out is None else np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=shape)
-    flags = cv2.INTER_CUBIC if whole_face is None else cv2.INTER_AREA
     for i, rgb in media.read_frames(video, stream):
         if usable[i]:
             m = place @ np.vstack([to_canonical[i], [0, 0, 1]])
@@ -156,7 +160,7 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     )
     generator = registry.generator(cfg)
     if face_size := getattr(generator, "face_size", None):  # a learned generator draws on whole faces
-        request.faces = canonical_library(video, stream, lm["to_canonical"], usable, size, out_dir / "faces.npy", whole_face=face_size)
+        request.faces = canonical_library(video, stream, lm["to_canonical"], usable, size, out_dir / "faces.npy", face=(generator.face_box, face_size))
     result = generator.generate(request)
     mouths, mouth_jaws = fit_jaws(result, lm, timeline.source_index, size) if cfg.fit_jaw else (result.mouths, moved_jaws(result, lm, timeline.n_frames))
 
