@@ -36,7 +36,7 @@ def _wav2lip_generator(**kw: Any) -> Any:
     try:
         from lipdub.models.wav2lip import Wav2LipGenerator
     except ImportError as exc:  # torch is an extra: the default path needs none
-        raise LipdubError("generate.backend", f"wav2lip needs PyTorch ({exc.name} is not installed): pip install 'lipdub[learned]'") from exc
+        raise LipdubError("generate.backend", f"wav2lip needs PyTorch ({exc.name} is not installed): install lipdub's 'learned' extra (pip install -e '.[learned]')") from exc
     return Wav2LipGenerator(**kw)
 
 
