@@ -83,6 +83,11 @@ def mouth_box(size: int) -> tuple[int, int, int, int]:
     return int(0.1 * size), int(0.5 * size), int(0.9 * size), size
 
 
+def side_of_mouth_box(height: int) -> int:
+    """The canonical side whose mouth box is `height` px tall: the box is the square's lower half."""
+    return 2 * height
+
+
 def auto_canonical_size(landmarks: np.ndarray, cap: int | None = None) -> int:
     """Canonical side that keeps the face at its frame resolution (no down-sampling blur),
     or at most `cap`: a lower processing resolution never enlarges a smaller face."""

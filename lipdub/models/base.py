@@ -108,6 +108,10 @@ class GenerateResult:
 
 
 class Generator(Protocol):
+    """A learned generator that draws on whole faces also has `face_box` (x0, y0, x1, y1,
+    shares of the canonical side) and `face_size` (px): the generate stage then cuts that
+    square of every source frame's face into `GenerateRequest.faces` as it cuts the library."""
+
     name: str
 
     def generate(self, request: GenerateRequest) -> GenerateResult:

@@ -258,7 +258,7 @@ class RetrievalGenerator:
 def library_corner(library: LazyFrames | np.ndarray) -> np.ndarray:
     """Where the library's patches sit in the canonical face (x, y of their top left): the
     mouth box, the lower half of the canonical square (generate.canonical_library)."""
-    x0, y0, _, _ = fg.mouth_box(2 * library.shape[1])
+    x0, y0, _, _ = fg.mouth_box(fg.side_of_mouth_box(library.shape[1]))
     return np.array([x0, y0])
 
 

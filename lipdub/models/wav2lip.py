@@ -180,7 +180,7 @@ class Wav2LipGenerator:
         has_face = req.usable[req.target]
         mels = mel_windows(mel_spectrogram(req.dub_wave, req.dub_rate), n, req.fps)
         h, w = req.library.shape[1:3]
-        size = 2 * h  # the canonical face's side: the mouth box is its lower half
+        size = fg.side_of_mouth_box(h)
         mx0, my0, _, _ = fg.mouth_box(size)
         # where the lower half the network draws lands in the mouth box (patch px), cut to it
         bx0, by0, bx1, by1 = FACE_BOX

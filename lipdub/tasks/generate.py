@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -46,28 +47,48 @@ class GenerateRecord(BaseModel):
     source_offset_frames: float  # the source's own sound against its lips, which its mapping learned without
 
 
-def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int, out: Path | None = None, face: tuple[tuple[float, float, float, float], int] | None = None) -> np.ndarray:
-    """Every source frame's lower face warped into the canonical mouth box (written to the
-    .npy file `out` as it is made, and returned mapped from it, when given). With `face`
-    ((x0, y0, x1, y1) as shares of the canonical side, and a side in px), that square of
-    the canonical face instead, at that size: what a learned generator draws on."""
-    if face is None:
-        x0, y0, x1, y1 = fg.mouth_box(size)
-        scale, out_w, out_h, flags = 1.0, x1 - x0, y1 - y0, cv2.INTER_CUBIC
-    else:
-        (fx0, fy0, fx1, _), side = face
-        x0, y0 = fx0 * size, fy0 * size
-        scale, out_w, out_h, flags = side / ((fx1 - fx0) * size), side, side, cv2.INTER_AREA
-    place = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
-    shape = (stream.n_frames, out_h, out_w, 3)
-    library = np.zeros(shape, np.uint8) if out is None else np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=shape)
+class Crop(NamedTuple):
+    """A box of each frame's canonical face, as an image: where the frame's pixels go
+    (`place`, after the frame's own canonical transform), its size, how it is resampled,
+    and the .npy file it is written to (None: kept in memory)."""
+
+    place: np.ndarray  # 2x3: canonical px -> this image's px
+    dims: tuple[int, int]  # width, height
+    flags: int
+    out: Path | None
+
+
+def mouth_crop(size: int, out: Path | None = None) -> Crop:
+    """The canonical mouth box at full resolution: the library every generator chooses or draws in."""
+    x0, y0, x1, y1 = fg.mouth_box(size)
+    return Crop(np.array([[1, 0, -x0], [0, 1, -y0]], np.float32), (x1 - x0, y1 - y0), cv2.INTER_CUBIC, out)
+
+
+def face_crop(box: tuple[float, float, float, float], side: int, size: int, out: Path | None = None) -> Crop:
+    """The square `box` of the canonical face (shares of its side `size`) at `side` px: what a learned generator draws on."""
+    scale = side / ((box[2] - box[0]) * size)
+    return Crop(np.array([[scale, 0, -box[0] * size * scale], [0, scale, -box[1] * size * scale]], np.float32), (side, side), cv2.INTER_AREA, out)
+
+
+def canonical_crops(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, crops: list[Crop]) -> list[np.ndarray]:
+    """Every usable source frame warped into each crop, from one decode of the video
+    (each written to its .npy file as it is made, and returned mapped from it)."""
+    made = [np.zeros((stream.n_frames, c.dims[1], c.dims[0], 3), np.uint8) if c.out is None else np.lib.format.open_memmap(c.out, mode="w+", dtype=np.uint8, shape=(stream.n_frames, c.dims[1], c.dims[0], 3)) for c in crops]
     for i, rgb in media.read_frames(video, stream):
         if usable[i]:
-            m = place @ np.vstack([to_canonical[i], [0, 0, 1]])
-            library[i] = cv2.warpAffine(rgb, m, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    if out is not None:
-        library.flush()
-    return library
+            to_face = np.vstack([to_canonical[i], [0, 0, 1]])
+            for c, frames in zip(crops, made):
+                frames[i] = cv2.warpAffine(rgb, c.place @ to_face, c.dims, flags=c.flags, borderMode=cv2.BORDER_REPLICATE)
+    for c, frames in zip(crops, made):
+        if c.out is not None:
+            frames.flush()
+    return made
+
+
+def canonical_library(video: Path, stream: media.VideoStreamInfo, to_canonical: np.ndarray, usable: np.ndarray, size: int, out: Path | None = None) -> np.ndarray:
+    """Every source frame's lower face warped into the canonical mouth box (written to the
+    .npy file `out` as it is made, and returned mapped from it, when given)."""
+    return canonical_crops(video, stream, to_canonical, usable, [mouth_crop(size, out)])[0]
 
 
 def write_frames(path: Path, frames: np.ndarray | LazyFrames, block: int = 64) -> None:
@@ -149,18 +170,19 @@ def generate(video: Path, probe: ProbeRecord, stream: media.VideoStreamInfo, lan
     dub_speech = speech_mask_frames(dub, rate, out_times) & (out_times < len(dub) / rate)
     sound = source_sound(lm, source_wav, stream, probe)
 
-    library = canonical_library(video, stream, lm["to_canonical"], usable, size, out_dir / "library.npy")
+    generator = registry.generator(cfg)
+    crops = [mouth_crop(size, out_dir / "library.npy")]
+    if face_size := getattr(generator, "face_size", None):  # a learned generator draws on whole faces, cut in the same pass
+        crops.append(face_crop(generator.face_box, face_size, size, out_dir / "faces.npy"))
+    library, *faces = canonical_crops(video, stream, lm["to_canonical"], usable, crops)
     closures = dub_closures(analysis_wav, cfg.dub_language, out_times, timeline.fps, dub_speech) if cfg.close_bilabials else None
     request = GenerateRequest(
         library=library, lips=lm["lips"], yaw_deg=lm["yaw"], usable=usable,
         source_audio=None if sound is None else sound.mel, source_speech=None if sound is None else sound.speech,
         dub_audio=dub_audio, dub_speech=dub_speech, target=timeline.source_index, dub_closures=closures, measured=lm["measured"],
         pose_points=fg.canonical_points(lm["landmarks"], lm["to_canonical"], fg.POSE_POINTS),
-        dub_wave=dub, dub_rate=rate, fps=timeline.fps,
+        faces=faces[0] if faces else None, dub_wave=dub, dub_rate=rate, fps=timeline.fps,
     )
-    generator = registry.generator(cfg)
-    if face_size := getattr(generator, "face_size", None):  # a learned generator draws on whole faces
-        request.faces = canonical_library(video, stream, lm["to_canonical"], usable, size, out_dir / "faces.npy", face=(generator.face_box, face_size))
     result = generator.generate(request)
     mouths, mouth_jaws = fit_jaws(result, lm, timeline.source_index, size) if cfg.fit_jaw else (result.mouths, moved_jaws(result, lm, timeline.n_frames))
 
